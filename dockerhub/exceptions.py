@@ -1,0 +1,27 @@
+"""Errors raised for bad user input, before any request is sent."""
+
+from __future__ import annotations
+
+
+class DockerHubError(Exception):
+    """Base class of the project's own errors."""
+
+
+class SettingError(DockerHubError, ValueError):
+    """A ``DOCKERHUB_*`` (or related Scrapy) setting has an unusable value."""
+
+    def __init__(self, name: str, value: object, accepted: str) -> None:
+        self.name = name
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"setting {name}={value!r} is invalid: expected {accepted}")
+
+
+class SpiderArgumentError(DockerHubError, ValueError):
+    """A spider argument (``-a name=value``) breaks a rule."""
+
+    def __init__(self, argument: str, value: object, rule: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.rule = rule
+        super().__init__(f"argument {argument}={value!r} is invalid: {rule}")

@@ -1,0 +1,1 @@
+"""The org, search and repo spiders."""

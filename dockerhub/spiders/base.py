@@ -1,0 +1,194 @@
+"""What the three spiders share: repository detail, then every tag page.
+
+Each repository is crawled as a chain of callbacks: its detail answer (or
+the listing entry) yields the repository item and the first tag page; each
+tag page yields its tags and the request for the next page.  Only one page
+of a repository's tags is ever in memory, however many it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.statscollectors import StatsCollector
+from twisted.python.failure import Failure
+
+from dockerhub import endpoints
+from dockerhub import signals as dockerhub_signals
+from dockerhub.clock import utc_now
+from dockerhub.config import get_int, get_url
+from dockerhub.items import RepositoryItem
+from dockerhub.parsing import hub
+from dockerhub.spiders import arguments as args
+
+# Tag pages go first, so repositories already begun are finished before new
+# ones are opened; that bounds the number of repositories in flight.
+PRIORITY_LISTING = 0
+PRIORITY_DETAIL = 10
+PRIORITY_TAGS = 20
+
+
+class HubSpider(Spider):
+    """Base class; subclasses parse their own arguments and start requests."""
+
+    #: Arguments every spider accepts, besides its own.
+    common_arguments: ClassVar[tuple[str, ...]] = ("details", "max_tags")
+    #: The spider's own arguments.
+    own_arguments: ClassVar[tuple[str, ...]] = ()
+
+    hub_url: str
+    page_size: int
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.arguments = {k: str(v) for k, v in kwargs.items() if not k.startswith("_")}
+        self.configure(self.arguments)
+
+    @classmethod
+    def check_arguments(cls, arguments: Mapping[str, str]) -> None:
+        """Raise :class:`SpiderArgumentError` for any bad argument."""
+        cls.__new__(cls).configure(arguments)
+
+    def configure(self, arguments: Mapping[str, str]) -> None:
+        args.reject_unknown(arguments, (*self.common_arguments, *self.own_arguments))
+        self.details = args.boolean(arguments, "details", default=True)
+        self.max_tags = args.positive_int(arguments, "max_tags")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *a: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *a, **kwargs)
+        spider.hub_url = get_url(crawler.settings, "DOCKERHUB_HUB_URL")
+        spider.page_size = get_int(
+            crawler.settings, "DOCKERHUB_PAGE_SIZE", minimum=1, maximum=100
+        )
+        return spider
+
+    @property
+    def stats(self) -> StatsCollector:
+        assert self.crawler.stats is not None
+        return self.crawler.stats
+
+    # -- repositories -------------------------------------------------------
+
+    def repository_request(self, full_name: str) -> Request:
+        return Request(
+            endpoints.repository(self.hub_url, full_name),
+            callback=self.parse_repository,
+            errback=self.request_failed,
+            cb_kwargs={"full_name": full_name},
+            meta={"handle_httpstatus_list": [404]},
+            priority=PRIORITY_DETAIL,
+        )
+
+    def parse_repository(self, response: Response, full_name: str) -> Iterator[Any]:
+        if response.status == 404:
+            self.logger.warning(
+                "Repository %(name)s does not exist on Docker Hub; skipped",
+                {"name": full_name},
+            )
+            self.stats.inc_value("dockerhub/repository/not_found")
+            return
+        try:
+            entry = hub.parse_object(response.body)
+            item = hub.repository_item(entry, scraped_at=utc_now(), source="detail")
+        except hub.HubFormatError as exc:
+            self.bad_answer(response, exc)
+            return
+        yield from self.repository_found(item)
+
+    def repository_found(self, item: RepositoryItem) -> Iterator[Any]:
+        """Yield the repository and the first page of its tags."""
+        self.stats.inc_value("dockerhub/repository/scraped")
+        yield item
+        yield self.tags_request(
+            item.full_name,
+            endpoints.repository_tags(self.hub_url, item.full_name, self.page_size),
+            seen=0,
+        )
+
+    # -- tags ---------------------------------------------------------------
+
+    def tags_request(self, repo_name: str, url: str, seen: int) -> Request:
+        # Tag page URLs never repeat; skipping the duplicate filter keeps its
+        # fingerprint set from growing with the number of tags.
+        return Request(
+            url,
+            callback=self.parse_tags,
+            errback=self.request_failed,
+            cb_kwargs={"repo_name": repo_name, "seen": seen},
+            meta={"handle_httpstatus_list": [404]},
+            priority=PRIORITY_TAGS,
+            dont_filter=True,
+        )
+
+    def parse_tags(
+        self, response: Response, repo_name: str, seen: int
+    ) -> Iterator[Any]:
+        if response.status == 404:
+            # Deleted between its listing and its tags, or a page past the end.
+            self.logger.warning(
+                "Tag list of %(repo)s answered 404 after %(seen)d tags: %(url)s",
+                {"repo": repo_name, "seen": seen, "url": response.url},
+            )
+            self.stats.inc_value("dockerhub/tags/not_found")
+            return
+        try:
+            page = hub.parse_page(response.body)
+        except hub.HubFormatError as exc:
+            self.bad_answer(response, exc)
+            return
+        scraped_at = utc_now()
+        first = seen
+        capped = False
+        for entry in page.results:
+            if self.max_tags is not None and seen >= self.max_tags:
+                capped = True
+                break
+            try:
+                tag = hub.tag_item(repo_name, entry, scraped_at=scraped_at)
+            except hub.HubFormatError as exc:
+                self.logger.warning("Skipped a tag: %(error)s", {"error": exc})
+                self.stats.inc_value("dockerhub/tags/skipped")
+                continue
+            seen += 1
+            yield tag
+        self.stats.inc_value("dockerhub/tags/scraped", seen - first)
+        self.stats.inc_value("dockerhub/tags/pages")
+        if self.max_tags is not None and seen >= self.max_tags and page.next_url:
+            capped = True
+        if capped:
+            self.stats.inc_value("dockerhub/tags/capped")
+            self.logger.debug(
+                "Stopped %(repo)s at max_tags=%(max)d", {"repo": repo_name, "max": seen}
+            )
+        elif page.next_url:
+            yield self.tags_request(repo_name, page.next_url, seen)
+        else:
+            self.logger.debug(
+                "Read all %(count)d tags of %(repo)s",
+                {"count": seen, "repo": repo_name},
+            )
+            self.crawler.signals.send_catch_log(
+                dockerhub_signals.tag_list_complete, repo_name=repo_name
+            )
+
+    # -- failures -----------------------------------------------------------
+
+    def bad_answer(self, response: Response, error: Exception) -> None:
+        self.logger.error(
+            "Unusable answer from %(url)s (HTTP %(status)d): %(error)s",
+            {"url": response.url, "status": response.status, "error": error},
+        )
+        self.stats.inc_value("dockerhub/hub/bad_answer")
+
+    def request_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        self.logger.error(
+            "Gave up on %(url)s: %(error)s",
+            {"url": getattr(request, "url", "?"), "error": failure.getErrorMessage()},
+        )
+        self.stats.inc_value("dockerhub/hub/request_failed")
