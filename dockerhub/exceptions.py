@@ -24,4 +24,7 @@ class SpiderArgumentError(DockerHubError, ValueError):
         self.argument = argument
         self.value = value
         self.rule = rule
-        super().__init__(f"argument {argument}={value!r} is invalid: {rule}")
+        if value is None:
+            super().__init__(f"argument {argument} is missing: {rule}")
+        else:
+            super().__init__(f"argument {argument}={value!r} is invalid: {rule}")

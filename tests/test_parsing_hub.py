@@ -40,7 +40,7 @@ REAL_TAG = {
             "architecture": "amd64",
             "features": "",
             "variant": None,
-            "digest": "sha256:46a577b81ad2ad37b99d7a809ccd21c135cbca3c6ab3b49cfcf705c54312de78",
+            "digest": "sha256:46a577b81ad2ad37b99d7a809ccd21c135cbca3c6ab3b49cfcf705c54312de78",  # noqa: E501
             "os": "linux",
             "os_features": "",
             "os_version": None,

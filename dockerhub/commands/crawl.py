@@ -1,13 +1,15 @@
 """``scrapy crawl`` that checks spider arguments and settings before starting.
 
 Scrapy reports an exception raised while a spider is built as a traceback
-and exits 1.  Checking first turns bad input into one line that names the
-argument or setting and the rule, with exit status 2 and no traceback.
+and exits 1.  Checking first turns bad input into one line on stderr that
+names the argument or setting and the rule, with exit status 2 and no
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
@@ -41,4 +43,5 @@ class Command(ScrapyCrawlCommand):
             if checker is not None:
                 checker(spider_args)
         except DockerHubError as exc:
-            raise UsageError(str(exc), print_help=False) from exc
+            sys.stderr.write(f"scrapy crawl {spider_name}: error: {exc}\n")
+            sys.exit(2)

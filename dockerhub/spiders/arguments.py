@@ -56,7 +56,7 @@ def positive_int(arguments: Mapping[str, str], name: str) -> int | None:
 def required(arguments: Mapping[str, str], name: str, example: str) -> str:
     value = arguments.get(name)
     if value is None or not str(value).strip():
-        raise SpiderArgumentError(name, value, f"required, for example -a {example}")
+        raise SpiderArgumentError(name, None, f"required, for example -a {example}")
     return str(value)
 
 
