@@ -33,6 +33,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -99,22 +100,10 @@ HUB_KINDS = ("listing", "detail", "tags", "tag", "search", "other")
 # JSON as Docker Hub writes it
 
 
-def encode_json(document: object) -> bytes:
-    """Serialise ``document`` compactly, escaping as Docker Hub does.
-
-    The Hub's encoder writes ``&``, ``<``, ``>``, U+2028 and U+2029 inside
-    strings as ``\\uXXXX`` (that is where ``page=2\\u0026page_size=100`` in a
-    ``next`` link comes from) and leaves other non-ASCII text as UTF-8.
-    Those characters can only occur inside JSON strings, so replacing them
-    in the whole text is safe.
-    """
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    for raw, escaped in _HUB_ESCAPES:
-        if raw in text:
-            text = text.replace(raw, escaped)
-    return text.encode("utf-8")
-
-
+# The Hub writes ``&`` inside JSON strings as ``\u0026`` (hence
+# ``page=2\u0026page_size=100`` in its ``next`` links).  That is the HTML-safe
+# escaping of Go's JSON encoder, which treats ``<``, ``>``, U+2028 and U+2029
+# the same way, so the stand-in escapes all five.
 _HUB_ESCAPES = (
     ("&", "\\u0026"),
     ("<", "\\u003c"),
@@ -122,6 +111,19 @@ _HUB_ESCAPES = (
     ("\u2028", "\\u2028"),
     ("\u2029", "\\u2029"),
 )
+
+
+def encode_json(document: object) -> bytes:
+    """Serialise ``document`` compactly, escaping as Docker Hub does.
+
+    Other non-ASCII text stays UTF-8.  The escaped characters can only occur
+    inside JSON strings, so replacing them in the whole text is safe.
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in _HUB_ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text.encode("utf-8")
 
 
 def _sort_key(value: Any) -> tuple[bool, Any]:
@@ -575,7 +577,9 @@ class HubRequest:
         # come sorted and the link is absolute.
         query = dict(self.query)
         query["page"] = [str(page)]
-        return f"{self.base_url}{self.path}?{urlencode(sorted(query.items()), True)}"
+        return (
+            f"{self.base_url}{self.path}?{urlencode(sorted(query.items()), doseq=True)}"
+        )
 
 
 def paginate(
@@ -1045,6 +1049,8 @@ class HubHandler(BaseHTTPRequestHandler):
             endpoint = _method_not_allowed
         state.enter()
         try:
+            # Faults stand for trouble in front of the API (a proxy, the
+            # network), so they fire before the rate limit and use none of it.
             fault = state.take_fault(self.path)
             if fault is not None and fault.action != "delay":
                 self._misbehave(fault, kind, method)
@@ -1053,13 +1059,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 time.sleep(fault.seconds)
             allowed, headers = state.admit()
             if allowed:
-                request = HubRequest(
-                    split.path,
-                    parse_qs(split.query, keep_blank_values=True),
-                    self.server.public_url,
-                    params,
-                )
-                reply = endpoint(state.world, request)
+                reply = self._answer(endpoint, split.path, split.query, params)
             else:
                 reply = json_reply(429, RATE_LIMITED)
             reply.headers.extend(headers)
@@ -1067,6 +1067,24 @@ class HubHandler(BaseHTTPRequestHandler):
             self._send(reply)
         finally:
             state.leave()
+
+    def _answer(
+        self, endpoint: Endpoint, path: str, query: str, params: dict[str, str]
+    ) -> Reply:
+        request = HubRequest(
+            path,
+            parse_qs(query, keep_blank_values=True),
+            self.server.public_url,
+            params,
+        )
+        try:
+            return endpoint(self.server.state.world, request)
+        except Exception:
+            # A bug in the stand-in must reach the test as an answer it can
+            # report, not as a connection that closes without one.
+            traceback.print_exc()
+            message = "stand-in failed; its stderr has the traceback"
+            return json_reply(500, {"message": message, "errinfo": {}})
 
     def _misbehave(self, fault: Fault, kind: str, method: str) -> None:
         state = self.server.state

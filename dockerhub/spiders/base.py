@@ -8,6 +8,7 @@ of a repository's tags is ever in memory, however many it has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Self
 
@@ -16,6 +17,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 from twisted.python.failure import Failure
+from w3lib.url import add_or_replace_parameter
 
 from dockerhub import endpoints
 from dockerhub import signals as dockerhub_signals
@@ -24,6 +26,7 @@ from dockerhub.config import get_int, get_url
 from dockerhub.items import RepositoryItem
 from dockerhub.parsing import hub
 from dockerhub.spiders import arguments as args
+from dockerhub.spiders.tagpages import TagPages
 
 # Tag pages go first, so repositories already begun are finished before new
 # ones are opened; that bounds the number of repositories in flight.
@@ -107,74 +110,115 @@ class HubSpider(Spider):
         yield self.tags_request(
             item.full_name,
             endpoints.repository_tags(self.hub_url, item.full_name, self.page_size),
-            seen=0,
+            page=1,
         )
 
     # -- tags ---------------------------------------------------------------
 
-    def tags_request(self, repo_name: str, url: str, seen: int) -> Request:
+    @property
+    def tag_pages(self) -> TagPages:
+        # SpiderState sets self.state when the spider opens (loaded from the
+        # JOBDIR on a resumed crawl); keep the table inside it.
+        state: dict[str, Any] | None = getattr(self, "state", None)
+        if state is None:
+            state = {}
+            self.state = state
+        table: dict[str, list[Any]] = state.setdefault("tag_pages", {})
+        return TagPages(table)
+
+    def tags_request(self, repo_name: str, url: str, page: int) -> Request:
+        self.tag_pages.add(repo_name, page)
         # Tag page URLs never repeat; skipping the duplicate filter keeps its
         # fingerprint set from growing with the number of tags.
         return Request(
             url,
             callback=self.parse_tags,
-            errback=self.request_failed,
-            cb_kwargs={"repo_name": repo_name, "seen": seen},
+            errback=self.tags_failed,
+            cb_kwargs={"repo_name": repo_name, "page": page},
             meta={"handle_httpstatus_list": [404]},
             priority=PRIORITY_TAGS,
             dont_filter=True,
         )
 
     def parse_tags(
-        self, response: Response, repo_name: str, seen: int
+        self, response: Response, repo_name: str, page: int
     ) -> Iterator[Any]:
+        """One page of tags; page 1 also schedules all the other pages.
+
+        Page 1 tells the tag count, so pages 2..N are requested at once and
+        downloaded in parallel instead of one ``next`` link at a time.
+        """
         if response.status == 404:
-            # Deleted between its listing and its tags, or a page past the end.
-            self.logger.warning(
-                "Tag list of %(repo)s answered 404 after %(seen)d tags: %(url)s",
-                {"repo": repo_name, "seen": seen, "url": response.url},
-            )
-            self.stats.inc_value("dockerhub/tags/not_found")
-            return
-        try:
-            page = hub.parse_page(response.body)
-        except hub.HubFormatError as exc:
-            self.bad_answer(response, exc)
-            return
-        scraped_at = utc_now()
-        first = seen
-        capped = False
-        for entry in page.results:
-            if self.max_tags is not None and seen >= self.max_tags:
-                capped = True
-                break
-            try:
-                tag = hub.tag_item(repo_name, entry, scraped_at=scraped_at)
-            except hub.HubFormatError as exc:
-                self.logger.warning("Skipped a tag: %(error)s", {"error": exc})
-                self.stats.inc_value("dockerhub/tags/skipped")
-                continue
-            seen += 1
-            yield tag
-        self.stats.inc_value("dockerhub/tags/scraped", seen - first)
-        self.stats.inc_value("dockerhub/tags/pages")
-        if self.max_tags is not None and seen >= self.max_tags and page.next_url:
-            capped = True
-        if capped:
-            self.stats.inc_value("dockerhub/tags/capped")
-            self.logger.debug(
-                "Stopped %(repo)s at max_tags=%(max)d", {"repo": repo_name, "max": seen}
-            )
-        elif page.next_url:
-            yield self.tags_request(repo_name, page.next_url, seen)
+            self.tags_missing(repo_name, page)
         else:
-            self.logger.debug(
-                "Read all %(count)d tags of %(repo)s",
-                {"count": seen, "repo": repo_name},
-            )
+            yield from self.tags_of_page(response, repo_name, page)
+        if self.tag_pages.done(repo_name):
+            self.logger.debug("Read every tag of %(repo)s", {"repo": repo_name})
             self.crawler.signals.send_catch_log(
                 dockerhub_signals.tag_list_complete, repo_name=repo_name
             )
+
+    def tags_of_page(
+        self, response: Response, repo_name: str, page: int
+    ) -> Iterator[Any]:
+        try:
+            listing = hub.parse_page(response.body)
+        except hub.HubFormatError as exc:
+            self.bad_answer(response, exc)
+            self.tag_pages.spoil(repo_name)
+            return
+        entries = listing.results
+        if self.max_tags is not None:
+            entries = entries[: max(0, self.max_tags - (page - 1) * self.page_size)]
+        scraped_at = utc_now()
+        for entry in entries:
+            try:
+                yield hub.tag_item(repo_name, entry, scraped_at=scraped_at)
+            except hub.HubFormatError as exc:
+                self.logger.warning("Skipped a tag: %(error)s", {"error": exc})
+                self.stats.inc_value("dockerhub/tags/skipped")
+        self.stats.inc_value("dockerhub/tags/scraped", len(entries))
+        self.stats.inc_value("dockerhub/tags/pages")
+        if listing.next_url:
+            yield from self.next_tag_pages(repo_name, page, listing)
+
+    def next_tag_pages(
+        self, repo_name: str, page: int, listing: hub.Page
+    ) -> Iterator[Request]:
+        assert listing.next_url is not None
+        if page < self.tag_pages.highest(repo_name):
+            return  # a middle page: the pages after it are scheduled already
+        last = page + 1
+        if page == 1 and listing.count is not None:
+            last = max(last, math.ceil(listing.count / self.page_size))
+        if self.max_tags is not None:
+            allowed = math.ceil(self.max_tags / self.page_size)
+            if last > allowed:
+                self.stats.inc_value("dockerhub/tags/capped")
+                self.tag_pages.spoil(repo_name)
+                last = allowed
+        for number in range(page + 1, last + 1):
+            url = add_or_replace_parameter(listing.next_url, "page", str(number))
+            yield self.tags_request(repo_name, url, number)
+
+    def tags_missing(self, repo_name: str, page: int) -> None:
+        if page > 1:
+            # Tags were deleted while we paged: the list simply ends sooner.
+            return
+        self.logger.warning(
+            "Tag list of %(repo)s answered 404: the repository was deleted",
+            {"repo": repo_name},
+        )
+        self.stats.inc_value("dockerhub/tags/not_found")
+        self.tag_pages.spoil(repo_name)
+
+    def tags_failed(self, failure: Failure) -> None:
+        self.request_failed(failure)
+        request = getattr(failure, "request", None)
+        if request is not None:
+            repo_name = request.cb_kwargs["repo_name"]
+            self.tag_pages.spoil(repo_name)
+            self.tag_pages.done(repo_name)
 
     # -- failures -----------------------------------------------------------
 
