@@ -1,0 +1,1 @@
+"""Downloader middlewares: registry tokens, rate limits, proxies."""
