@@ -15,9 +15,21 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy.exporters import CsvItemExporter
 
-from dockerhub.items import RepositoryItem, TagItem
+from dockerhub.items import (
+    ImageConfigItem,
+    ManifestItem,
+    RepositoryItem,
+    TagItem,
+    TagManifestItem,
+)
 
-ITEM_TYPES: dict[type, str] = {RepositoryItem: "repository", TagItem: "tag"}
+ITEM_TYPES: dict[type, str] = {
+    RepositoryItem: "repository",
+    TagItem: "tag",
+    TagManifestItem: "tag_manifest",
+    ManifestItem: "manifest",
+    ImageConfigItem: "image_config",
+}
 
 
 def _all_columns() -> list[str]:

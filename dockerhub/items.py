@@ -87,3 +87,66 @@ class TagItem:
     hub_id: int | None = None
     images: list[dict[str, Any]] = field(default_factory=list)
     scraped_at: str = ""
+
+
+@dataclass(slots=True)
+class ManifestItem:
+    """A manifest fetched from the registry, keyed by its digest.
+
+    ``kind`` is ``index`` (multi-platform: ``children`` lists its platform
+    manifests and attestations), ``image`` or ``schema1`` (``layers`` base
+    first), or ``attestation``.  ``repo_name`` is where it was fetched; the
+    same digest may serve many repositories.
+    """
+
+    digest: str
+    media_type: str
+    kind: str
+    repo_name: str
+    size: int | None = None
+    os: str | None = None
+    architecture: str | None = None
+    variant: str | None = None
+    os_version: str | None = None
+    config_digest: str | None = None
+    base_name: str | None = None
+    base_digest: str | None = None
+    created: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    fetched_at: str = ""
+
+
+@dataclass(slots=True)
+class ImageConfigItem:
+    """An image config blob: how the image was built and how it runs."""
+
+    digest: str
+    repo_name: str
+    created: str | None = None
+    os: str | None = None
+    architecture: str | None = None
+    variant: str | None = None
+    os_version: str | None = None
+    env: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    diff_ids: list[str] = field(default_factory=list)
+    fetched_at: str = ""
+
+
+@dataclass(slots=True)
+class TagManifestItem:
+    """What the registry says a tag points to, for tags the Hub gave no
+    platform digests for (learnt with a HEAD, which costs no pull)."""
+
+    repo_name: str
+    tag_name: str
+    digest: str
+    media_type: str | None = None
+    resolved_at: str = ""

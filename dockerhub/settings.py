@@ -17,6 +17,20 @@ DOCKERHUB_HUB_URL = "https://hub.docker.com"
 DOCKERHUB_REGISTRY_URL = "https://registry-1.docker.io"
 DOCKERHUB_AUTH_URL = "https://auth.docker.io/token"
 
+# -- registry -------------------------------------------------------------
+# Go on from every tag to its manifests and layers (spider argument layers=).
+DOCKERHUB_LAYERS = False
+# A Docker ID and access token, sent only to DOCKERHUB_AUTH_URL's host; empty
+# means anonymous.  The environment variables of the same names work too.
+DOCKERHUB_USERNAME = ""
+DOCKERHUB_TOKEN = ""
+
+DOWNLOADER_MIDDLEWARES = {
+    # After RedirectMiddleware (600) in process_request order, so a blob
+    # request redirected to the CDN is seen, and stripped, on its way out.
+    "dockerhub.middlewares.registry_auth.RegistryAuthMiddleware": 650,
+}
+
 # -- crawl shape ----------------------------------------------------------
 # Docker Hub caps page_size at 100; fewer means more requests for the same data.
 DOCKERHUB_PAGE_SIZE = 100
@@ -52,3 +66,4 @@ RETRY_TIMES = 4
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 
 LOG_LEVEL = "INFO"
+

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from standin.process import StandIn
+from standin.registry.distribution import LocalRegistry
+from standin.registry.fake import FakeRegistry, fixture_data
+from standin.registry.push import push_fixture
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +92,19 @@ def crawl(tmp_path: Path, hub_server: StandIn):
         return Crawl(done.returncode, done.stdout + done.stderr, db_path)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Any]:
+    """The real CNCF distribution registry behind a JWT token service, with
+    the standard test images pushed through its HTTP API."""
+    with LocalRegistry() as local:
+        local.pushed = push_fixture(local)
+        yield local
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[Any]:
+    """A registry-1.docker.io imitation: schema 1, CDN redirects, quotas."""
+    with FakeRegistry(fixture_data()) as fake:
+        yield fake

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.spiders import Spider
+from scrapy.utils.job import job_dir
 
 from dockerhub import signals as dockerhub_signals
 from dockerhub.config import get_float, get_int, get_str
-from dockerhub.items import RepositoryItem, TagItem
+from dockerhub.items import (
+    ImageConfigItem,
+    ManifestItem,
+    RepositoryItem,
+    TagItem,
+    TagManifestItem,
+)
 from dockerhub.storage.sqlite import Batch, SQLiteStorage
 
 logger = logging.getLogger(__name__)
+
+# Kept in a JOBDIR so that a resumed crawl knows which crawl run it continues.
+JOB_FILE = "dockerhub-crawl.json"
 
 
 class SQLitePipeline:
@@ -36,6 +48,8 @@ class SQLitePipeline:
         self.flush_seconds = flush_seconds
         self.batch = Batch()
         self.run_id: int | None = None
+        self.jobdir: str | None = None
+        self.first_run: int | None = None
         self.counts = {"repositories": 0, "tags": 0}
         self._last_flush = time.monotonic()
 
@@ -51,6 +65,7 @@ class SQLitePipeline:
             batch_size=get_int(settings, "DOCKERHUB_DB_BATCH_SIZE", minimum=1),
             flush_seconds=get_float(settings, "DOCKERHUB_DB_FLUSH_SECONDS"),
         )
+        pipeline.jobdir = job_dir(settings)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(
             pipeline.tag_list_complete, signal=dockerhub_signals.tag_list_complete
@@ -66,6 +81,17 @@ class SQLitePipeline:
         self.storage.open()
         arguments = getattr(self.spider, "arguments", {})
         self.run_id = self.storage.start_run(self.spider.name, arguments)
+        if self.jobdir is not None:
+            self.first_run = first_run_of_job(
+                Path(self.jobdir, JOB_FILE), self.storage.path, self.run_id
+            )
+            if self.first_run != self.run_id:
+                assert self.crawler.stats is not None
+                self.crawler.stats.set_value("dockerhub/db/resumed_run", self.first_run)
+        known = getattr(self.spider, "known_digests", None)
+        if known is not None:
+            # Content addressing across crawls: what is stored is not fetched.
+            known.lookup = self.storage.has_digest
         logger.info(
             "Writing to %(path)s as crawl run %(run)d",
             {"path": self.storage.path, "run": self.run_id},
@@ -76,6 +102,12 @@ class SQLitePipeline:
             self.batch.repositories.append(item)
         elif isinstance(item, TagItem):
             self.batch.tags.append(item)
+        elif isinstance(item, ManifestItem):
+            self.batch.manifests.append(item)
+        elif isinstance(item, ImageConfigItem):
+            self.batch.configs.append(item)
+        elif isinstance(item, TagManifestItem):
+            self.batch.tag_manifests.append(item)
         else:
             return item
         if (
@@ -106,7 +138,7 @@ class SQLitePipeline:
     def close_spider(self) -> None:
         self.flush()
         assert self.run_id is not None
-        removed = self.storage.mark_removed_tags(self.run_id)
+        removed = self.storage.mark_removed_tags(self.run_id, first_run=self.first_run)
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("dockerhub/db/tags_marked_removed", removed)
         if removed:
@@ -125,3 +157,38 @@ class SQLitePipeline:
             self.run_id, reason, self.crawler.stats.get_stats(), self.counts
         )
         self.storage.close()
+
+
+def first_run_of_job(job_file: Path, database: Path, run_id: int) -> int:
+    """The crawl run that began the job of ``job_file``'s JOBDIR.
+
+    Scrapy resumes a paused crawl from its JOBDIR, while the database sees a
+    new crawl run; the first run of the job is what the removal of vanished
+    tags must compare with.  Returns ``run_id`` for a new job, or when the
+    JOBDIR was last used with another database.
+    """
+    where = str(database.resolve())
+    try:
+        recorded = json.loads(job_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError) as exc:
+        logger.warning(
+            "Cannot read %(file)s (%(error)s); starting a new job",
+            {"file": job_file, "error": exc},
+        )
+        recorded = None
+    if (
+        isinstance(recorded, dict)
+        and recorded.get("database") == where
+        and isinstance(recorded.get("first_run"), int)
+    ):
+        first_run: int = recorded["first_run"]
+        logger.info(
+            "Resuming the crawl that began as crawl run %(run)d", {"run": first_run}
+        )
+        return first_run
+    job_file.write_text(
+        json.dumps({"database": where, "first_run": run_id}), encoding="utf-8"
+    )
+    return run_id

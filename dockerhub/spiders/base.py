@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Self
 
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
@@ -22,10 +22,11 @@ from w3lib.url import add_or_replace_parameter
 from dockerhub import endpoints
 from dockerhub import signals as dockerhub_signals
 from dockerhub.clock import utc_now
-from dockerhub.config import get_int, get_url
+from dockerhub.config import get_bool, get_int, get_url
 from dockerhub.items import RepositoryItem
 from dockerhub.parsing import hub
 from dockerhub.spiders import arguments as args
+from dockerhub.spiders.registry import RegistryCrawl
 from dockerhub.spiders.tagpages import TagPages
 
 # Tag pages go first, so repositories already begun are finished before new
@@ -35,7 +36,7 @@ PRIORITY_DETAIL = 10
 PRIORITY_TAGS = 20
 
 
-class HubSpider(Spider):
+class HubSpider(RegistryCrawl):
     """Base class; subclasses parse their own arguments and start requests."""
 
     #: Arguments every spider accepts, besides its own.
@@ -57,14 +58,20 @@ class HubSpider(Spider):
         cls.__new__(cls).configure(arguments)
 
     def configure(self, arguments: Mapping[str, str]) -> None:
-        args.reject_unknown(arguments, (*self.common_arguments, *self.own_arguments))
+        args.reject_unknown(
+            arguments,
+            (*self.common_arguments, *self.registry_arguments, *self.own_arguments),
+        )
         self.details = args.boolean(arguments, "details", default=True)
         self.max_tags = args.positive_int(arguments, "max_tags")
+        self.configure_registry(arguments)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *a: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *a, **kwargs)
         spider.hub_url = get_url(crawler.settings, "DOCKERHUB_HUB_URL")
+        spider.registry_url = get_url(crawler.settings, "DOCKERHUB_REGISTRY_URL")
+        spider.layers_default = get_bool(crawler.settings, "DOCKERHUB_LAYERS")
         spider.page_size = get_int(
             crawler.settings, "DOCKERHUB_PAGE_SIZE", minimum=1, maximum=100
         )
@@ -171,12 +178,17 @@ class HubSpider(Spider):
         if self.max_tags is not None:
             entries = entries[: max(0, self.max_tags - (page - 1) * self.page_size)]
         scraped_at = utc_now()
+        registry = self.registry_enabled
         for entry in entries:
             try:
-                yield hub.tag_item(repo_name, entry, scraped_at=scraped_at)
+                tag = hub.tag_item(repo_name, entry, scraped_at=scraped_at)
             except hub.HubFormatError as exc:
                 self.logger.warning("Skipped a tag: %(error)s", {"error": exc})
                 self.stats.inc_value("dockerhub/tags/skipped")
+                continue
+            yield tag
+            if registry:
+                yield from self.registry_requests(tag)
         self.stats.inc_value("dockerhub/tags/scraped", len(entries))
         self.stats.inc_value("dockerhub/tags/pages")
         if listing.next_url:

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from dockerhub.clock import utc_now
-from dockerhub.items import RepositoryItem, TagItem
+from dockerhub.items import (
+    ImageConfigItem,
+    ManifestItem,
+    RepositoryItem,
+    TagItem,
+    TagManifestItem,
+)
 from dockerhub.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -35,9 +41,19 @@ class Batch:
     repositories: list[RepositoryItem] = field(default_factory=list)
     tags: list[TagItem] = field(default_factory=list)
     complete_tag_lists: list[str] = field(default_factory=list)
+    manifests: list[ManifestItem] = field(default_factory=list)
+    configs: list[ImageConfigItem] = field(default_factory=list)
+    tag_manifests: list[TagManifestItem] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.repositories) + len(self.tags) + len(self.complete_tag_lists)
+        return (
+            len(self.repositories)
+            + len(self.tags)
+            + len(self.complete_tag_lists)
+            + len(self.manifests)
+            + len(self.configs)
+            + len(self.tag_manifests)
+        )
 
 
 # Which repository columns each source of a RepositoryItem knows; an upsert
@@ -233,13 +249,14 @@ class SQLiteStorage:
             status = "interrupted"
         self.db.execute(
             "UPDATE crawl_runs SET finished_at = ?, status = ?, finish_reason = ?, "
-            "repositories = ?, tags = ?, stats = ? WHERE id = ?",
+            "repositories = ?, tags = ?, manifest_gets = ?, stats = ? WHERE id = ?",
             (
                 utc_now(),
                 status,
                 reason,
                 counts.get("repositories", 0),
                 counts.get("tags", 0),
+                stats.get("dockerhub/registry/manifest_get", 0),
                 json.dumps(stats, default=str, sort_keys=True),
                 run_id,
             ),
@@ -254,6 +271,9 @@ class SQLiteStorage:
         try:
             self._write_repositories(batch.repositories, run_id, now)
             self._write_tags(batch.tags, run_id, now)
+            self._write_manifests(batch.manifests, run_id)
+            self._write_configs(batch.configs, run_id)
+            self._write_tag_manifests(batch.tag_manifests, run_id)
             self.db.executemany(
                 "INSERT OR REPLACE INTO tag_list_crawls (repo_name, run_id, "
                 "completed_at) VALUES (?, ?, ?)",
@@ -309,17 +329,159 @@ class SQLiteStorage:
             ],
         )
 
-    def mark_removed_tags(self, run_id: int) -> int:
+    def _write_manifests(self, items: Sequence[ManifestItem], run_id: int) -> None:
+        # Content-addressed: a stored digest never needs updating.
+        self.db.executemany(
+            "INSERT OR IGNORE INTO manifests (digest, media_type, kind, size, os, "
+            "architecture, variant, os_version, config_digest, base_name, "
+            "base_digest, created, annotations, repo_name, fetched_at, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    item.digest,
+                    item.media_type,
+                    item.kind,
+                    item.size,
+                    item.os,
+                    item.architecture,
+                    item.variant,
+                    item.os_version,
+                    item.config_digest,
+                    item.base_name,
+                    item.base_digest,
+                    item.created,
+                    _json(item.annotations),
+                    item.repo_name,
+                    item.fetched_at,
+                    run_id,
+                )
+                for item in items
+            ],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO manifest_layers (manifest_digest, layer_index, "
+            "digest, size, media_type, urls, predicate_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    item.digest,
+                    index,
+                    layer["digest"],
+                    layer.get("size"),
+                    layer.get("media_type"),
+                    _json(layer.get("urls") or []),
+                    layer.get("predicate_type"),
+                )
+                for item in items
+                for index, layer in enumerate(item.layers)
+            ],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO index_children (index_digest, position, digest, "
+            "media_type, size, os, architecture, variant, os_version, attests) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    item.digest,
+                    position,
+                    child["digest"],
+                    child.get("media_type"),
+                    child.get("size"),
+                    child.get("os"),
+                    child.get("architecture"),
+                    child.get("variant"),
+                    child.get("os_version"),
+                    child.get("attests"),
+                )
+                for item in items
+                for position, child in enumerate(item.children)
+            ],
+        )
+        self.db.executemany(
+            "DELETE FROM pending_fetches WHERE digest = ?",
+            [(item.digest,) for item in items],
+        )
+
+    def _write_configs(self, items: Sequence[ImageConfigItem], run_id: int) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO image_configs (digest, created, os, architecture, "
+            "variant, os_version, env, entrypoint, cmd, labels, working_dir, user, "
+            "history, diff_ids, repo_name, fetched_at, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    item.digest,
+                    item.created,
+                    item.os,
+                    item.architecture,
+                    item.variant,
+                    item.os_version,
+                    _json(item.env),
+                    _json(item.entrypoint),
+                    _json(item.cmd),
+                    _json(item.labels),
+                    item.working_dir,
+                    item.user,
+                    _json(item.history),
+                    _json(item.diff_ids),
+                    item.repo_name,
+                    item.fetched_at,
+                    run_id,
+                )
+                for item in items
+            ],
+        )
+        self.db.executemany(
+            "DELETE FROM pending_fetches WHERE digest = ?",
+            [(item.digest,) for item in items],
+        )
+
+    def _write_tag_manifests(
+        self, items: Sequence[TagManifestItem], run_id: int
+    ) -> None:
+        self.db.executemany(
+            "INSERT INTO tag_manifests (repo_name, tag_name, digest, media_type, "
+            "resolved_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (repo_name, tag_name) DO UPDATE SET "
+            "digest = excluded.digest, media_type = excluded.media_type, "
+            "resolved_at = excluded.resolved_at, run_id = excluded.run_id",
+            [
+                (
+                    item.repo_name,
+                    item.tag_name,
+                    item.digest,
+                    item.media_type,
+                    item.resolved_at,
+                    run_id,
+                )
+                for item in items
+            ],
+        )
+
+    def has_digest(self, digest: str) -> bool:
+        """Whether a manifest or config with this digest is stored."""
+        row = self.db.execute(
+            "SELECT 1 FROM manifests WHERE digest = ? "
+            "UNION ALL SELECT 1 FROM image_configs WHERE digest = ? LIMIT 1",
+            (digest, digest),
+        ).fetchone()
+        return row is not None
+
+    def mark_removed_tags(self, run_id: int, *, first_run: int | None = None) -> int:
         """Mark tags this run did not see in repositories it read completely.
 
-        Returns how many tags were newly marked removed.
+        A crawl resumed from a JOBDIR began as an earlier run, ``first_run``:
+        a tag list begun before the pause has its first pages stored under
+        that run, and those tags were seen too.  Returns how many tags were
+        newly marked removed.
         """
+        seen_since = run_id if first_run is None else min(first_run, run_id)
         self.db.execute("BEGIN IMMEDIATE")
         cursor = self.db.execute(
             "UPDATE tags SET removed_at = ? WHERE removed_at IS NULL "
             "AND (run_id IS NULL OR run_id < ?) AND repo_name IN "
             "(SELECT repo_name FROM tag_list_crawls WHERE run_id = ?)",
-            (utc_now(), run_id, run_id),
+            (utc_now(), seen_since, run_id),
         )
         self.db.execute("COMMIT")
         return cursor.rowcount
