@@ -9,6 +9,7 @@ the crawler measures, so this is the crawler's main saving.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 
 class KnownDigests:
@@ -21,6 +22,9 @@ class KnownDigests:
     def __init__(self) -> None:
         self.claimed: set[str] = set()
         self.lookup: Callable[[str], bool] | None = None
+        #: Manifests an earlier crawl left unfetched: (digest, repository,
+        #: platform).  Set by the storage pipeline, like :attr:`lookup`.
+        self.backlog: Callable[[], list[tuple[str, str, dict[str, Any]]]] | None = None
 
     def claim(self, digest: str) -> bool:
         """True when the caller should fetch ``digest``: nobody has it yet."""

@@ -1,6 +1,8 @@
-"""Errors raised for bad user input, before any request is sent."""
+"""The project's own errors: bad input, and requests it chose not to send."""
 
 from __future__ import annotations
+
+from scrapy.exceptions import IgnoreRequest
 
 
 class DockerHubError(Exception):
@@ -28,3 +30,7 @@ class SpiderArgumentError(DockerHubError, ValueError):
             super().__init__(f"argument {argument} is missing: {rule}")
         else:
             super().__init__(f"argument {argument}={value!r} is invalid: {rule}")
+
+
+class PullQuotaReached(IgnoreRequest):
+    """A manifest GET was not sent: quota at its reserve, or budget spent."""

@@ -18,6 +18,7 @@ from scrapy.exporters import CsvItemExporter
 from dockerhub.items import (
     ImageConfigItem,
     ManifestItem,
+    PendingFetchItem,
     RepositoryItem,
     TagItem,
     TagManifestItem,
@@ -29,6 +30,7 @@ ITEM_TYPES: dict[type, str] = {
     TagManifestItem: "tag_manifest",
     ManifestItem: "manifest",
     ImageConfigItem: "image_config",
+    PendingFetchItem: "pending_fetch",
 }
 
 

@@ -150,3 +150,13 @@ class TagManifestItem:
     digest: str
     media_type: str | None = None
     resolved_at: str = ""
+
+
+@dataclass(slots=True)
+class PendingFetchItem:
+    """A manifest GET this crawl had to leave (pull quota or budget); the
+    next crawl with registry data on fetches it first."""
+
+    digest: str
+    repo_name: str
+    platform: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from dockerhub.config import get_float, get_int, get_str
 from dockerhub.items import (
     ImageConfigItem,
     ManifestItem,
+    PendingFetchItem,
     RepositoryItem,
     TagItem,
     TagManifestItem,
@@ -51,6 +52,7 @@ class SQLitePipeline:
         self.jobdir: str | None = None
         self.first_run: int | None = None
         self.counts = {"repositories": 0, "tags": 0}
+        self.complete_tag_lists: list[str] = []
         self._last_flush = time.monotonic()
 
     @classmethod
@@ -92,6 +94,7 @@ class SQLitePipeline:
         if known is not None:
             # Content addressing across crawls: what is stored is not fetched.
             known.lookup = self.storage.has_digest
+            known.backlog = self.storage.pending_fetches
         logger.info(
             "Writing to %(path)s as crawl run %(run)d",
             {"path": self.storage.path, "run": self.run_id},
@@ -108,6 +111,8 @@ class SQLitePipeline:
             self.batch.configs.append(item)
         elif isinstance(item, TagManifestItem):
             self.batch.tag_manifests.append(item)
+        elif isinstance(item, PendingFetchItem):
+            self.batch.pending.append(item)
         else:
             return item
         if (
@@ -118,7 +123,11 @@ class SQLitePipeline:
         return item
 
     def tag_list_complete(self, repo_name: str) -> None:
-        self.batch.complete_tag_lists.append(repo_name)
+        # Held until the last batch: the signal can overtake the last tags of
+        # the list on their way to this pipeline, and a crawl killed in
+        # between must not record a list whose tags it did not store.  Only
+        # the removal pass at close reads these records anyway.
+        self.complete_tag_lists.append(repo_name)
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -136,6 +145,8 @@ class SQLitePipeline:
         stats.inc_value("dockerhub/db/tags", len(batch.tags))
 
     def close_spider(self) -> None:
+        self.batch.complete_tag_lists += self.complete_tag_lists
+        self.complete_tag_lists = []
         self.flush()
         assert self.run_id is not None
         removed = self.storage.mark_removed_tags(self.run_id, first_run=self.first_run)

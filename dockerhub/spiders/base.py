@@ -9,7 +9,7 @@ of a repository's tags is ever in memory, however many it has.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
 from scrapy import Request
@@ -76,6 +76,17 @@ class HubSpider(RegistryCrawl):
             crawler.settings, "DOCKERHUB_PAGE_SIZE", minimum=1, maximum=100
         )
         return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        # Manifests an earlier crawl had to leave go first.
+        for request in self.backlog_requests():
+            yield request
+        for request in self.first_requests():
+            yield request
+
+    def first_requests(self) -> Iterator[Request]:
+        """The spider's own first requests."""
+        raise NotImplementedError
 
     @property
     def stats(self) -> StatsCollector:

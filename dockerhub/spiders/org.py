@@ -3,7 +3,7 @@ namespaces, with all of their tags."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from scrapy import Request
@@ -28,7 +28,7 @@ class OrgSpider(HubSpider):
             dict.fromkeys(check_namespace("org", part) for part in split_list(value))
         )
 
-    async def start(self) -> AsyncIterator[Any]:
+    def first_requests(self) -> Iterator[Request]:
         for namespace in self.namespaces:
             yield self.listing_request(
                 endpoints.namespace_repositories(

@@ -18,8 +18,8 @@ from twisted.python.failure import Failure
 
 from dockerhub.clock import utc_now
 from dockerhub.digests import KnownDigests
-from dockerhub.exceptions import SpiderArgumentError
-from dockerhub.items import TagItem, TagManifestItem
+from dockerhub.exceptions import PullQuotaReached, SpiderArgumentError
+from dockerhub.items import PendingFetchItem, TagItem, TagManifestItem
 from dockerhub.names import split_list
 from dockerhub.parsing import manifests
 from dockerhub.spiders import arguments as args
@@ -32,7 +32,13 @@ PLATFORM_RULE = "a comma-separated list of os/architecture[/variant], e.g. linux
 class RegistryCrawl(Spider):
     """The registry half of a spider; see the module docstring."""
 
-    registry_arguments = ("layers", "config", "attestations", "platforms")
+    registry_arguments = (
+        "layers",
+        "config",
+        "attestations",
+        "platforms",
+        "wait_for_quota",
+    )
 
     registry_url: str
     layers_default: bool
@@ -46,6 +52,7 @@ class RegistryCrawl(Spider):
         self.config = args.boolean(arguments, "config", default=False)
         self.attestations = args.boolean(arguments, "attestations", default=False)
         self.platforms = parse_platforms(arguments.get("platforms"))
+        self.wait_for_quota = args.boolean(arguments, "wait_for_quota", default=False)
         self.known_digests = KnownDigests()
 
     @property
@@ -69,6 +76,21 @@ class RegistryCrawl(Spider):
         return os_arch in self.platforms or full in self.platforms
 
     # -- requests -------------------------------------------------------------
+
+    def backlog_requests(self) -> Iterator[Request]:
+        """Manifest GETs an earlier crawl had to leave for lack of quota."""
+        backlog = self.known_digests.backlog
+        if not self.registry_enabled or backlog is None:
+            return
+        pending = backlog()
+        if pending:
+            self.logger.info(
+                "Fetching first %(count)d manifests an earlier crawl left",
+                {"count": len(pending)},
+            )
+        for digest, repo_name, platform in pending:
+            if self.known_digests.claim(digest):
+                yield self.manifest_request(repo_name, digest, platform)
 
     def registry_requests(self, tag: TagItem) -> Iterator[Request]:
         """What the registry must be asked about one tag."""
@@ -279,8 +301,16 @@ class RegistryCrawl(Spider):
         self.registry_stats.inc_value("dockerhub/registry/bad_answer")
         self.known_digests.release(digest)
 
-    def registry_failed(self, failure: Failure) -> None:
+    def registry_failed(self, failure: Failure) -> Iterator[PendingFetchItem]:
         request = getattr(failure, "request", None)
+        if isinstance(failure.value, PullQuotaReached) and request is not None:
+            # Not a failure: the quota is kept for the user; fetch it next time.
+            yield PendingFetchItem(
+                digest=request.cb_kwargs["digest"],
+                repo_name=request.cb_kwargs["repo_name"],
+                platform=request.cb_kwargs.get("platform") or {},
+            )
+            return
         self.logger.error(
             "Gave up on registry request %(url)s: %(error)s",
             {"url": getattr(request, "url", "?"), "error": failure.getErrorMessage()},

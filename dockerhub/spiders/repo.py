@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
+
+from scrapy import Request
 
 from dockerhub.exceptions import SpiderArgumentError
 from dockerhub.names import check_repository, split_list
@@ -41,7 +43,7 @@ class RepoSpider(HubSpider):
         # A repository named twice is crawled once.
         self.repositories = list(dict.fromkeys(names))
 
-    async def start(self) -> AsyncIterator[Any]:
+    def first_requests(self) -> Iterator[Request]:
         # The detail request is made even with details=false: without a
         # listing there is no other way to learn the repository's fields.
         for full_name in self.repositories:

@@ -3,7 +3,7 @@ finds, with all of their tags."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from scrapy import Request
@@ -38,7 +38,7 @@ class SearchSpider(HubSpider):
         # back twice; a search is capped near 10,000 results, so this stays small.
         self.found: set[str] = set()
 
-    async def start(self) -> AsyncIterator[Any]:
+    def first_requests(self) -> Iterator[Request]:
         url = endpoints.search(self.hub_url, self.query, self.page_size)
         yield self.search_request(url, page=1)
 
@@ -71,6 +71,7 @@ class SearchSpider(HubSpider):
                 "Search for %(query)r finds %(count)s repositories",
                 {"query": self.query, "count": results.count},
             )
+            self.stats.set_value("dockerhub/search/results", results.count)
         self.stats.inc_value("dockerhub/search/pages")
         scraped_at = utc_now()
         for result in results.results:

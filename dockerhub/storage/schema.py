@@ -125,6 +125,8 @@ CREATE TABLE tag_list_crawls (
 # stored once however many tags and repositories share it.
 V2 = """
 ALTER TABLE crawl_runs ADD COLUMN manifest_gets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN quota_remaining INTEGER;
+ALTER TABLE crawl_runs ADD COLUMN pending_fetches INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE manifests (
     digest TEXT PRIMARY KEY,

@@ -21,6 +21,7 @@ from dockerhub.clock import utc_now
 from dockerhub.items import (
     ImageConfigItem,
     ManifestItem,
+    PendingFetchItem,
     RepositoryItem,
     TagItem,
     TagManifestItem,
@@ -44,6 +45,7 @@ class Batch:
     manifests: list[ManifestItem] = field(default_factory=list)
     configs: list[ImageConfigItem] = field(default_factory=list)
     tag_manifests: list[TagManifestItem] = field(default_factory=list)
+    pending: list[PendingFetchItem] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (
@@ -53,6 +55,7 @@ class Batch:
             + len(self.manifests)
             + len(self.configs)
             + len(self.tag_manifests)
+            + len(self.pending)
         )
 
 
@@ -249,7 +252,9 @@ class SQLiteStorage:
             status = "interrupted"
         self.db.execute(
             "UPDATE crawl_runs SET finished_at = ?, status = ?, finish_reason = ?, "
-            "repositories = ?, tags = ?, manifest_gets = ?, stats = ? WHERE id = ?",
+            "repositories = ?, tags = ?, manifest_gets = ?, quota_remaining = ?, "
+            "pending_fetches = (SELECT count(*) FROM pending_fetches), stats = ? "
+            "WHERE id = ?",
             (
                 utc_now(),
                 status,
@@ -257,6 +262,7 @@ class SQLiteStorage:
                 counts.get("repositories", 0),
                 counts.get("tags", 0),
                 stats.get("dockerhub/registry/manifest_get", 0),
+                stats.get("dockerhub/registry/quota_remaining"),
                 json.dumps(stats, default=str, sort_keys=True),
                 run_id,
             ),
@@ -274,6 +280,14 @@ class SQLiteStorage:
             self._write_manifests(batch.manifests, run_id)
             self._write_configs(batch.configs, run_id)
             self._write_tag_manifests(batch.tag_manifests, run_id)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO pending_fetches (digest, repo_name, kind, "
+                "platform, queued_at, run_id) VALUES (?, ?, 'manifest', ?, ?, ?)",
+                [
+                    (item.digest, item.repo_name, _json(item.platform), now, run_id)
+                    for item in batch.pending
+                ],
+            )
             self.db.executemany(
                 "INSERT OR REPLACE INTO tag_list_crawls (repo_name, run_id, "
                 "completed_at) VALUES (?, ?, ?)",
@@ -457,6 +471,17 @@ class SQLiteStorage:
                 for item in items
             ],
         )
+
+    def pending_fetches(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Manifests earlier crawls had to leave, oldest first."""
+        rows = self.db.execute(
+            "SELECT digest, repo_name, platform FROM pending_fetches "
+            "WHERE kind = 'manifest' ORDER BY queued_at, digest"
+        ).fetchall()
+        return [
+            (digest, repo_name, json.loads(platform or "{}"))
+            for digest, repo_name, platform in rows
+        ]
 
     def has_digest(self, digest: str) -> bool:
         """Whether a manifest or config with this digest is stored."""
