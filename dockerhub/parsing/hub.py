@@ -14,6 +14,7 @@ from typing import Any
 
 from dockerhub.items import RepositoryItem, TagItem
 from dockerhub.names import OFFICIAL_NAMESPACE, official_full_name
+from dockerhub.parsing.values import as_bool, as_int, as_list, as_str, as_str_list
 
 
 class HubFormatError(ValueError):
@@ -43,7 +44,7 @@ def parse_page(body: bytes) -> Page:
     next_url = data.get("next")
     results = [entry for entry in data["results"] if isinstance(entry, dict)]
     return Page(
-        count=_int(data.get("count")),
+        count=as_int(data.get("count")),
         next_url=next_url if isinstance(next_url, str) and next_url else None,
         results=results,
     )
@@ -61,32 +62,32 @@ def repository_item(
 ) -> RepositoryItem:
     """A repository from a namespace listing entry (``source="listing"``) or
     a detail answer (``source="detail"``)."""
-    namespace = _str(entry.get("namespace")) or ""
-    name = _str(entry.get("name")) or ""
+    namespace = as_str(entry.get("namespace")) or ""
+    name = as_str(entry.get("name")) or ""
     if not namespace or not name:
         raise HubFormatError("repository entry lacks 'namespace' or 'name'")
     return RepositoryItem(
         full_name=f"{namespace}/{name}",
         namespace=namespace,
         name=name,
-        repository_type=_str(entry.get("repository_type")),
-        description=_str(entry.get("description")),
-        full_description=_str(entry.get("full_description")),
-        star_count=_int(entry.get("star_count")),
-        pull_count=_int(entry.get("pull_count")),
-        last_updated=_str(entry.get("last_updated")),
-        last_modified=_str(entry.get("last_modified")),
-        date_registered=_str(entry.get("date_registered")),
+        repository_type=as_str(entry.get("repository_type")),
+        description=as_str(entry.get("description")),
+        full_description=as_str(entry.get("full_description")),
+        star_count=as_int(entry.get("star_count")),
+        pull_count=as_int(entry.get("pull_count")),
+        last_updated=as_str(entry.get("last_updated")),
+        last_modified=as_str(entry.get("last_modified")),
+        date_registered=as_str(entry.get("date_registered")),
         is_official=namespace == OFFICIAL_NAMESPACE,
-        is_private=_bool(entry.get("is_private")),
-        is_automated=_bool(entry.get("is_automated")),
-        status=_int(entry.get("status")),
-        status_description=_str(entry.get("status_description")),
-        storage_size=_int(entry.get("storage_size")),
-        affiliation=_str(entry.get("affiliation")),
-        media_types=_str_list(entry.get("media_types")),
-        content_types=_str_list(entry.get("content_types")),
-        categories=_list(entry.get("categories")),
+        is_private=as_bool(entry.get("is_private")),
+        is_automated=as_bool(entry.get("is_automated")),
+        status=as_int(entry.get("status")),
+        status_description=as_str(entry.get("status_description")),
+        storage_size=as_int(entry.get("storage_size")),
+        affiliation=as_str(entry.get("affiliation")),
+        media_types=_strings(entry.get("media_types")),
+        content_types=_strings(entry.get("content_types")),
+        categories=as_list(entry.get("categories")),
         source=source,
         scraped_at=scraped_at,
     )
@@ -94,7 +95,7 @@ def repository_item(
 
 def search_result_name(result: dict[str, Any]) -> str | None:
     """Full ``namespace/name`` of a search result (official ones lack it)."""
-    repo_name = _str(result.get("repo_name"))
+    repo_name = as_str(result.get("repo_name"))
     return official_full_name(repo_name) if repo_name else None
 
 
@@ -110,35 +111,35 @@ def repository_item_from_search(
         full_name=full_name,
         namespace=namespace,
         name=name,
-        description=_str(result.get("short_description")),
-        star_count=_int(result.get("star_count")),
-        pull_count=_int(result.get("pull_count")),
+        description=as_str(result.get("short_description")),
+        star_count=as_int(result.get("star_count")),
+        pull_count=as_int(result.get("pull_count")),
         is_official=namespace == OFFICIAL_NAMESPACE,
-        is_automated=_bool(result.get("is_automated")),
+        is_automated=as_bool(result.get("is_automated")),
         source="search",
         scraped_at=scraped_at,
     )
 
 
 def tag_item(repo_name: str, entry: dict[str, Any], *, scraped_at: str) -> TagItem:
-    name = _str(entry.get("name"))
+    name = as_str(entry.get("name"))
     if not name:
         raise HubFormatError(f"tag entry of {repo_name} lacks 'name'")
     images = entry.get("images")
     return TagItem(
         repo_name=repo_name,
         tag_name=name,
-        digest=_str(entry.get("digest")),
-        media_type=_str(entry.get("media_type")),
-        content_type=_str(entry.get("content_type")),
-        full_size=_int(entry.get("full_size")),
-        last_updated=_str(entry.get("last_updated")),
-        last_updater_username=_str(entry.get("last_updater_username")),
-        last_pushed=_str(entry.get("tag_last_pushed")),
-        last_pulled=_str(entry.get("tag_last_pulled")),
-        tag_status=_str(entry.get("tag_status")),
-        v2=_bool(entry.get("v2")),
-        hub_id=_int(entry.get("id")),
+        digest=as_str(entry.get("digest")),
+        media_type=as_str(entry.get("media_type")),
+        content_type=as_str(entry.get("content_type")),
+        full_size=as_int(entry.get("full_size")),
+        last_updated=as_str(entry.get("last_updated")),
+        last_updater_username=as_str(entry.get("last_updater_username")),
+        last_pushed=as_str(entry.get("tag_last_pushed")),
+        last_pulled=as_str(entry.get("tag_last_pulled")),
+        tag_status=as_str(entry.get("tag_status")),
+        v2=as_bool(entry.get("v2")),
+        hub_id=as_int(entry.get("id")),
         images=[
             _image(image)
             for image in (images if isinstance(images, list) else ())
@@ -151,44 +152,19 @@ def tag_item(repo_name: str, entry: dict[str, Any], *, scraped_at: str) -> TagIt
 def _image(entry: dict[str, Any]) -> dict[str, Any]:
     # Hub sends "" for absent features; keep it, the Hub said so.
     return {
-        "os": _str(entry.get("os")),
-        "architecture": _str(entry.get("architecture")),
-        "variant": _str(entry.get("variant")),
-        "os_version": _str(entry.get("os_version")),
-        "digest": _str(entry.get("digest")),
-        "size": _int(entry.get("size")),
-        "status": _str(entry.get("status")),
-        "last_pushed": _str(entry.get("last_pushed")),
-        "last_pulled": _str(entry.get("last_pulled")),
-        "features": _str(entry.get("features")),
-        "os_features": _str(entry.get("os_features")),
+        "os": as_str(entry.get("os")),
+        "architecture": as_str(entry.get("architecture")),
+        "variant": as_str(entry.get("variant")),
+        "os_version": as_str(entry.get("os_version")),
+        "digest": as_str(entry.get("digest")),
+        "size": as_int(entry.get("size")),
+        "status": as_str(entry.get("status")),
+        "last_pushed": as_str(entry.get("last_pushed")),
+        "last_pulled": as_str(entry.get("last_pulled")),
+        "features": as_str(entry.get("features")),
+        "os_features": as_str(entry.get("os_features")),
     }
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: Any) -> int | None:
-    # bool is an int subclass; a true/false where a count belongs is no count.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
-def _str_list(value: Any) -> list[str]:
-    return [v for v in _list(value) if isinstance(v, str)]
+def _strings(value: Any) -> list[str]:
+    return as_str_list(value) or []

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockerhub.clock import utc_now
 from dockerhub.items import ImageConfigItem, ManifestItem
+from dockerhub.parsing.values import as_int, as_str, as_str_list
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -149,8 +150,8 @@ def _index(data: dict[str, Any], media_type: str, digest: str, size: int) -> Man
         children.append(
             Child(
                 digest=entry["digest"],
-                media_type=_str(entry.get("mediaType")),
-                size=_int(entry.get("size")),
+                media_type=as_str(entry.get("mediaType")),
+                size=as_int(entry.get("size")),
                 platform=platform,
                 attests=attests,
             )
@@ -171,8 +172,8 @@ def _image(data: dict[str, Any], media_type: str, digest: str, size: int) -> Man
     layers = [
         Layer(
             digest=entry["digest"],
-            size=_int(entry.get("size")),
-            media_type=_str(entry.get("mediaType")),
+            size=as_int(entry.get("size")),
+            media_type=as_str(entry.get("mediaType")),
             urls=[url for url in entry.get("urls") or [] if isinstance(url, str)],
             predicate_type=_annotations(entry).get(PREDICATE_TYPE),
         )
@@ -187,8 +188,8 @@ def _image(data: dict[str, Any], media_type: str, digest: str, size: int) -> Man
         media_type=media_type,
         kind="attestation" if is_attestation else "image",
         size=size,
-        config_digest=_str(config.get("digest")),
-        config_size=_int(config.get("size")),
+        config_digest=as_str(config.get("digest")),
+        config_size=as_int(config.get("size")),
         layers=layers,
         annotations=_annotations(data),
     )
@@ -213,15 +214,15 @@ def _schema1(data: dict[str, Any], media_type: str, digest: str, size: int) -> M
         except ValueError:
             newest = {}
         if isinstance(newest, dict):
-            created = _str(newest.get("created"))
-            os_name = _str(newest.get("os"))
+            created = as_str(newest.get("created"))
+            os_name = as_str(newest.get("os"))
     return Manifest(
         digest=digest,
         media_type=media_type,
         kind="schema1",
         size=size,
         layers=layers,
-        platform=Platform(os=os_name, architecture=_str(data.get("architecture"))),
+        platform=Platform(os=os_name, architecture=as_str(data.get("architecture"))),
         created=created,
     )
 
@@ -252,9 +253,9 @@ def parse_config(body: bytes, digest: str) -> ImageConfig:
     assert isinstance(rootfs, dict)
     history = [
         {
-            "created": _str(entry.get("created")),
-            "created_by": _str(entry.get("created_by")),
-            "comment": _str(entry.get("comment")),
+            "created": as_str(entry.get("created")),
+            "created_by": as_str(entry.get("created_by")),
+            "comment": as_str(entry.get("comment")),
             "empty_layer": bool(entry.get("empty_layer", False)),
         }
         for entry in data.get("history") or []
@@ -264,19 +265,19 @@ def parse_config(body: bytes, digest: str) -> ImageConfig:
     assert isinstance(labels, dict)
     return ImageConfig(
         digest=digest,
-        created=_str(data.get("created")),
-        os=_str(data.get("os")),
-        architecture=_str(data.get("architecture")),
-        variant=_str(data.get("variant")),
-        os_version=_str(data.get("os.version")),
-        env=_str_list(config.get("Env")) or [],
-        entrypoint=_str_list(config.get("Entrypoint")),
-        cmd=_str_list(config.get("Cmd")),
+        created=as_str(data.get("created")),
+        os=as_str(data.get("os")),
+        architecture=as_str(data.get("architecture")),
+        variant=as_str(data.get("variant")),
+        os_version=as_str(data.get("os.version")),
+        env=as_str_list(config.get("Env")) or [],
+        entrypoint=as_str_list(config.get("Entrypoint")),
+        cmd=as_str_list(config.get("Cmd")),
         labels={str(k): str(v) for k, v in labels.items()},
-        working_dir=_str(config.get("WorkingDir")) or None,
-        user=_str(config.get("User")) or None,
+        working_dir=as_str(config.get("WorkingDir")) or None,
+        user=as_str(config.get("User")) or None,
         history=history,
-        diff_ids=_str_list(rootfs.get("diff_ids")) or [],
+        diff_ids=as_str_list(rootfs.get("diff_ids")) or [],
     )
 
 
@@ -361,10 +362,10 @@ def _platform(value: Any) -> Platform:
     if not isinstance(value, dict):
         return Platform()
     return Platform(
-        os=_str(value.get("os")),
-        architecture=_str(value.get("architecture")),
-        variant=_str(value.get("variant")),
-        os_version=_str(value.get("os.version")),
+        os=as_str(value.get("os")),
+        architecture=as_str(value.get("architecture")),
+        variant=as_str(value.get("variant")),
+        os_version=as_str(value.get("os.version")),
     )
 
 
@@ -373,19 +374,3 @@ def _annotations(data: dict[str, Any]) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items()}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def _str_list(value: Any) -> list[str] | None:
-    if not isinstance(value, list):
-        return None
-    return [item for item in value if isinstance(item, str)]
