@@ -45,52 +45,66 @@ def parse_reserve(value: str) -> tuple[int | None, float | None]:
 class Quota:
     """What one source of pulls (an IP address, or an account) has left.
 
-    Requests are numbered as they are sent.  The count held is the one from
-    the answer to the latest-sent request so far: answers arrive out of
-    order, and an answer to an older request tells an older state.  Manifest
-    GETs sent after that request are not in the count yet and are taken off
-    it.
+    Answers arrive out of order, and a HEAD may reach the registry before a
+    GET sent just ahead of it, so one answer's count is not the count.
+    Outside a refill the count only falls: keep the lowest seen, and take a
+    higher one only from a request sent while no manifest GET was on its
+    way and none left until it was answered (the wait's probes are such
+    requests).  GETs not yet answered are taken off the count, which is
+    cautious: one may already be in it.
     """
 
     limit: int | None = None
     remaining: int | None = None
     window: int | None = None
     source: str | None = None
-    #: Number of the request whose answer gave ``remaining``.
-    seen: int = -1
-    #: Numbers of manifest GETs sent after it.
-    pulls: list[int] = field(default_factory=list)
+    #: Numbers of manifest GETs sent and not answered yet.
+    unanswered: set[int] = field(default_factory=set)
+    #: Manifest GETs sent so far.
+    pulls: int = 0
 
-    def sent_pull(self, number: int) -> None:
-        self.pulls.append(number)
+    def sending(self, number: int, *, pull: bool) -> int | None:
+        """Note a request leaving.  Returns a mark for :meth:`answered`: the
+        GET count when no GET is on its way, else None."""
+        mark = None if self.unanswered else self.pulls
+        if pull:
+            self.unanswered.add(number)
+            self.pulls += 1
+        return mark
 
-    def update(
+    def answered(
         self,
         number: int,
+        *,
+        mark: int | None,
         limit: int | None,
         remaining: int | None,
         window: int | None,
         source: str | None,
     ) -> None:
         """Take in the quota headers of the answer to request ``number``."""
-        if number < self.seen:
-            return
+        self.unanswered.discard(number)
+        # Quiet from sending to answer: no GET could slip past this one.
+        quiet = mark is not None and mark == self.pulls
         if limit is not None:
             self.limit = limit
         if remaining is not None:
-            self.remaining = remaining
-            self.seen = number
-            self.pulls = [pull for pull in self.pulls if pull > number]
+            if self.remaining is None or quiet:
+                self.remaining = remaining
+            else:
+                self.remaining = min(self.remaining, remaining)
         if window is not None:
             self.window = window
         if source:
             self.source = source
 
-    def exhausted(self, number: int) -> None:
-        """Request ``number`` was refused with 429: nothing is left."""
+    def failed(self, number: int) -> None:
+        """Request ``number`` got no answer; it may or may not have counted."""
+        self.unanswered.discard(number)
+
+    def exhausted(self) -> None:
+        """A manifest GET was refused with 429: nothing is left."""
         self.remaining = 0
-        self.seen = max(self.seen, number)
-        self.pulls = [pull for pull in self.pulls if pull > number]
 
     def reserve(self, count: int | None, fraction: float | None) -> int:
         if count is not None:
@@ -103,7 +117,7 @@ class Quota:
         """Pulls left after those in flight; None while the quota is unknown."""
         if self.remaining is None:
             return None
-        return self.remaining - len(self.pulls)
+        return self.remaining - len(self.unanswered)
 
     def allows(self, count: int | None, fraction: float | None) -> bool:
         left = self.left()

@@ -117,6 +117,12 @@ def test_a_banned_proxy_is_set_aside_and_the_crawl_completes_through_the_other(
     assert stats["dockerhub/proxies/retried"] == refused
     assert "dockerhub/proxies/retries_exhausted" not in stats
     assert list(proxy_stats(healthy)["by_status"]) == ["200"]
+    if ban_status == 429:
+        # The Hub rate limiter saw the banned proxy's 429s and paused that
+        # proxy's slot, but the rotation resent the requests before the
+        # rate limiter could hold them for the same proxy.
+        assert stats["dockerhub/ratelimit/429"] == refused
+        assert "dockerhub/ratelimit/rescheduled" not in stats
 
 
 def test_a_proxy_that_refuses_connections_is_set_aside(hub, crawl, start_proxy):
@@ -267,6 +273,20 @@ def test_a_bad_proxy_url_stops_the_crawl_at_start_without_its_password(
     assert "hunter2" not in result.log
 
 
+def test_a_ban_policy_that_cannot_be_loaded_stops_the_crawl_at_start(hub, crawl):
+    result = crawl(
+        "org",
+        "org=acme",
+        settings={
+            "ROTATING_PROXY_LIST": "http://127.0.0.1:1",
+            "ROTATING_PROXY_BAN_POLICY": "dockerhub.middlewares.proxy_bans.Nothing",
+        },
+    )
+    assert result.returncode == 2
+    assert "setting ROTATING_PROXY_BAN_POLICY=" in result.log
+    assert "Traceback" not in result.log
+
+
 # -- the ban policy, answer by answer ------------------------------------------
 
 SEARCH_URL = "https://hub.docker.com/v2/search/repositories/?query=x&page=9"
@@ -299,12 +319,12 @@ HUB_ERROR = b'{"message":"page out of range","errinfo":{}}'
         (503, {}, b"", None),
     ],
 )
-def test_ban_policy_answers(status, headers, body, ban):
+def test_the_ban_policy_tells_bans_from_ordinary_answers(status, headers, body, ban):
     response = Response(SEARCH_URL, status=status, headers=headers, body=body)
     assert HubBanPolicy().response_is_ban(Request(SEARCH_URL), response) is ban
 
 
-def test_ban_policy_counts_a_refused_connection_but_not_an_ignored_request():
+def test_a_refused_connection_is_a_ban_and_an_ignored_request_is_not():
     policy = HubBanPolicy()
     request = Request(SEARCH_URL)
     assert policy.exception_is_ban(request, TCPConnectionRefused()) is True

@@ -27,32 +27,56 @@ def test_a_reserve_is_a_count_or_a_share():
             parse_reserve(bad)
 
 
-def test_pulls_in_flight_are_taken_off_the_last_count():
+def answer(quota, number, mark, remaining):
+    quota.answered(
+        number, mark=mark, limit=100, remaining=remaining, window=60, source=None
+    )
+
+
+def test_pulls_not_yet_answered_are_taken_off_the_count():
     quota = Quota()
-    quota.update(1, limit=20, remaining=10, window=60, source=None)
-    quota.sent_pull(2)
-    quota.sent_pull(3)
+    answer(quota, 1, quota.sending(1, pull=False), 10)
+    two = quota.sending(2, pull=True)
+    three = quota.sending(3, pull=True)
     assert quota.left() == 8
-    quota.update(2, limit=None, remaining=9, window=None, source=None)
+    answer(quota, 2, two, 9)
     assert quota.left() == 8  # GET 3 is still on its way
-    quota.update(3, limit=None, remaining=8, window=None, source=None)
+    answer(quota, 3, three, 8)
     assert quota.left() == 8
 
 
-def test_an_answer_to_an_older_request_does_not_overwrite_a_newer_count():
+def test_an_answer_that_overtook_a_get_cannot_raise_the_count():
     quota = Quota()
-    quota.sent_pull(1)
-    quota.sent_pull(2)
-    quota.update(2, limit=10, remaining=3, window=60, source=None)
-    quota.update(1, limit=10, remaining=4, window=60, source=None)
-    assert quota.left() == 3
+    get = quota.sending(1, pull=True)
+    head = quota.sending(2, pull=False)
+    # The HEAD reached the registry first and says 94; the GET then says 93.
+    answer(quota, 2, head, 94)
+    answer(quota, 1, get, 93)
+    assert quota.left() == 93
+
+
+def test_a_quiet_request_answered_after_a_get_left_cannot_raise_the_count():
+    quota = Quota()
+    answer(quota, 1, quota.sending(1, pull=False), 5)
+    head = quota.sending(2, pull=False)  # quiet when sent
+    get = quota.sending(3, pull=True)
+    answer(quota, 3, get, 4)
+    answer(quota, 2, head, 5)  # stale: the GET left while it was out
+    assert quota.left() == 4
+
+
+def test_a_refill_is_seen_by_a_request_that_stayed_quiet():
+    quota = Quota()
+    answer(quota, 1, quota.sending(1, pull=True), 1)
+    answer(quota, 2, quota.sending(2, pull=False), 100)
+    assert quota.left() == 100
 
 
 def test_the_reserve_of_ten_percent_keeps_pulls_back():
     quota = Quota()
-    quota.update(1, limit=20, remaining=3, window=60, source=None)
+    quota.answered(1, mark=0, limit=20, remaining=3, window=60, source=None)
     assert quota.allows(None, 0.1)
-    quota.sent_pull(2)
+    quota.sending(2, pull=True)
     assert not quota.allows(None, 0.1)
 
 

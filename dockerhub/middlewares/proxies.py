@@ -44,14 +44,12 @@ from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import deferred_from_coro
 
-from dockerhub.exceptions import SettingError
 from dockerhub.middlewares.proxy_list import (
     LIST_SETTING,
     PATH_SETTING,
     Proxy,
     RotationSettings,
     mask_proxy_url,
-    read_proxies,
     read_rotation_settings,
 )
 
@@ -61,7 +59,6 @@ logger = logging.getLogger(__name__)
 #: and the ban policy's verdict on the request's answer or failure.
 ROTATED_META = "_rotating_proxy"
 BAN_META = "_ban"
-POLICY_SETTING = "ROTATING_PROXY_BAN_POLICY"
 CLOSE_REASON = "no_proxies"
 #: Proxies named in the start-up line; a long list is summed up after these.
 SHOWN_PROXIES = 5
@@ -233,23 +230,11 @@ class ProxyBanDetection:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not read_proxies(crawler.settings):
+        # Reading the settings again checks ROTATING_PROXY_BAN_POLICY before
+        # the plugin loads it.
+        if read_rotation_settings(crawler.settings) is None:
             raise NotConfigured
-        path = crawler.settings.get(POLICY_SETTING)
-        accepted = (
-            "the import path of a class with response_is_ban and exception_is_ban"
-        )
-        try:
-            plugin = BanDetectionMiddleware.from_crawler(crawler)
-        except (ImportError, NameError, ValueError) as exc:
-            raise SettingError(POLICY_SETTING, path, accepted) from exc
-        policy = plugin.policy
-        if not all(
-            callable(getattr(policy, name, None))
-            for name in ("response_is_ban", "exception_is_ban")
-        ):
-            raise SettingError(POLICY_SETTING, path, accepted)
-        return cls(crawler, plugin)
+        return cls(crawler, BanDetectionMiddleware.from_crawler(crawler))
 
     @property
     def stats(self) -> StatsCollector:
@@ -311,4 +296,6 @@ def _summary(proxies: list[Proxy]) -> str:
 
 
 def _proxy_name(request: Request) -> str:
-    return mask_proxy_url(str(request.meta.get("proxy")))
+    """``host:port`` of the request's proxy, as the other log lines name it."""
+    proxy = str(request.meta.get("proxy"))
+    return proxy.partition("://")[2].rpartition("@")[2] or mask_proxy_url(proxy)

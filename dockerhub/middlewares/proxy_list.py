@@ -19,12 +19,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
 from dockerhub.config import get_bool, get_float, get_int, get_str
 from dockerhub.exceptions import SettingError
 
 LIST_SETTING = "ROTATING_PROXY_LIST"
 PATH_SETTING = "ROTATING_PROXY_LIST_PATH"
+POLICY_SETTING = "ROTATING_PROXY_BAN_POLICY"
 ACCEPTED_URL = "a proxy URL like http://[USER:PASSWORD@]HOST:PORT (http or https)"
 
 
@@ -53,6 +55,7 @@ class RotationSettings:
     page_retry_times: int
     backoff_base: float
     backoff_cap: float
+    ban_policy: type
 
 
 def mask_proxy_url(url: str) -> str:
@@ -164,4 +167,20 @@ def read_rotation_settings(settings: BaseSettings) -> RotationSettings | None:
         ),
         backoff_base=base,
         backoff_cap=cap,
+        ban_policy=_ban_policy(settings),
     )
+
+
+def _ban_policy(settings: BaseSettings) -> type:
+    path = settings.get(POLICY_SETTING)
+    accepted = "the import path of a class with response_is_ban and exception_is_ban"
+    try:
+        policy = load_object(path)
+    except (ImportError, NameError, TypeError, ValueError) as exc:
+        raise SettingError(POLICY_SETTING, path, accepted) from exc
+    methods = ("response_is_ban", "exception_is_ban")
+    if not isinstance(policy, type) or not all(
+        callable(getattr(policy, name, None)) for name in methods
+    ):
+        raise SettingError(POLICY_SETTING, path, accepted)
+    return policy

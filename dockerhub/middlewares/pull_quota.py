@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 PULL_META = "dockerhub_pull"
 NUMBER_META = "dockerhub_quota_number"
+MARK_META = "dockerhub_quota_mark"
 #: Bounds of the wait between two quota probes while waiting for the window.
 MIN_PROBE_SECONDS = 1.0
 MAX_PROBE_SECONDS = 300.0
@@ -75,8 +76,10 @@ class PullQuotaMiddleware:
             await self.admit(request)
         self.numbered += 1
         request.meta[NUMBER_META] = self.numbered
+        request.meta[MARK_META] = self.quota_for(request).sending(
+            self.numbered, pull=pull
+        )
         if pull:
-            self.quota_for(request).sent_pull(self.numbered)
             self.sent += 1
             self.stats.inc_value("dockerhub/registry/pulls_sent")
 
@@ -102,23 +105,28 @@ class PullQuotaMiddleware:
         quota = self.quota_for(request)
         limit = parse_quota_header(_header(response, b"ratelimit-limit"))
         remaining = parse_quota_header(_header(response, b"ratelimit-remaining"))
-        if limit is not None or remaining is not None:
-            quota.update(
-                number,
-                limit=limit[0] if limit else None,
-                remaining=remaining[0] if remaining else None,
-                window=(limit or remaining or (0, None))[1],
-                source=_header(response, b"docker-ratelimit-source"),
-            )
+        quota.answered(
+            number,
+            mark=request.meta.get(MARK_META),
+            limit=limit[0] if limit else None,
+            remaining=remaining[0] if remaining else None,
+            window=(limit or remaining or (0, None))[1],
+            source=_header(response, b"docker-ratelimit-source"),
+        )
         if response.status == 429 and request.meta.get(PULL_META):
             # Docker Hub's count disagrees with ours: it says none is left.
-            quota.exhausted(number)
+            quota.exhausted()
         if quota.remaining is not None:
             self.stats.set_value("dockerhub/registry/quota_remaining", quota.left())
             self.stats.set_value("dockerhub/registry/quota_limit", quota.limit)
         if quota.window is not None:
             self.stats.set_value("dockerhub/registry/quota_window", quota.window)
         return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        number = request.meta.get(NUMBER_META)
+        if number is not None:
+            self.quota_for(request).failed(number)
 
     def stop(self, why: str) -> None:
         self.stats.inc_value("dockerhub/registry/pulls_deferred")
