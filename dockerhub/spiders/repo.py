@@ -36,9 +36,14 @@ class RepoSpider(HubSpider):
                         "repos_file", arguments["repos_file"], f"line {number}: {exc}"
                     ) from exc
         if not names:
-            args.required(arguments, "repos", "repos=nginx,bitnami/redis")
+            if arguments.get("repos_file"):
+                raise SpiderArgumentError(
+                    "repos_file", arguments["repos_file"], "names no repository"
+                )
             raise SpiderArgumentError(
-                "repos_file", arguments.get("repos_file"), "names no repository"
+                "repos",
+                arguments.get("repos"),
+                "required (or repos_file), for example -a repos=nginx,bitnami/redis",
             )
         # A repository named twice is crawled once.
         self.repositories = list(dict.fromkeys(names))
