@@ -8,7 +8,7 @@ from tests import worlds
 
 
 def hub_world_from_push(
-    pushed: dict[str, Any], *, hide_digests: set[str] = frozenset()
+    pushed: dict[str, Any], *, hide_digests: frozenset[str] | set[str] = frozenset()
 ) -> dict[str, Any]:
     """Every pushed repository and tag, with the Hub's per-platform digests.
 

@@ -55,7 +55,7 @@ def tag(
     platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64/v8"),
     **fields: Any,
 ) -> dict[str, Any]:
-    images = []
+    images: list[dict[str, Any]] = []
     for platform in platforms:
         os_name, architecture, *variant = platform.split("/")
         images.append(
