@@ -23,6 +23,13 @@ The slot's delay is never lowered below what it would be without this
 middleware: ``DOWNLOAD_DELAY``, or AutoThrottle's latest value when
 AutoThrottle is on.  The rate-limit floor is laid on top, so the larger of
 the two wins.
+
+Known shortcomings: two slots that reach one IP (the Hub's ``next`` links
+may name registry.hub.docker.com besides hub.docker.com) are paced apart,
+each counting only its own requests in flight, so near the end of a window
+they can overdraw the budget they share by a few requests.  A graceful
+stop (one Ctrl-C) waits for a pause under way.  (The registry's pull limit
+is another account, kept by PullQuotaMiddleware.)
 """
 
 from __future__ import annotations
@@ -119,9 +126,10 @@ class HubRateLimitMiddleware:
 
     def response_downloaded(self, response: Response, request: Request) -> None:
         slot_key: str | None = request.meta.get("download_slot")
-        assert self.crawler.engine is not None
-        slot = self.crawler.engine.downloader.slots.get(slot_key or "")
-        if slot_key is None or slot is None:
+        if slot_key is None:
+            return
+        slot = self.crawler.engine.downloader.slots.get(slot_key)
+        if slot is None:
             return
         proxy: str | None = request.meta.get("proxy")
         headers = response.headers
@@ -141,7 +149,8 @@ class HubRateLimitMiddleware:
             self.sit_out_429(target, response, budget, clock)
         elif budget is not None:
             # The answer being handled is still counted among the transfers.
-            self.pace(target, budget, in_flight=len(slot.transferring) - 1)
+            in_flight = max(0, len(slot.transferring) - 1)
+            self.pace(target, budget, in_flight)
 
     def pace(self, target: _Target, budget: ratelimits.Budget, in_flight: int) -> None:
         state = self.budget(target)
@@ -188,6 +197,16 @@ class HubRateLimitMiddleware:
         )
         reset_in = budget.reset_in if budget is not None else None
         if retry_after is None and reset_in is None:
+            if b"ratelimit-limit" in response.headers:
+                # The registry's pull limit: its window is hours long and
+                # only manifest GETs count, so holding the slot would stall
+                # blob downloads for nothing.  PullQuotaMiddleware stops the
+                # GETs, the one sent again here included.
+                logger.debug(
+                    "%(target)s is out of pull quota; not pausing it",
+                    {"target": target},
+                )
+                return
             self.stats.inc_value("dockerhub/ratelimit/429_without_headers")
         seconds = ratelimits.pause_after_429(retry_after, reset_in, self.default_pause)
         self.pause(target, seconds, "answered 429 Too Many Requests")
@@ -199,7 +218,9 @@ class HubRateLimitMiddleware:
         state = self.budget(target)
         now = time.monotonic()
         until = now + seconds
-        if until <= state.paused_until:
+        # A reset already past needs no pause: the in-flight cap lets one
+        # request through, and its answer shows the new window.
+        if seconds <= 0 or until <= state.paused_until:
             return
         added = until - max(now, state.paused_until)
         total = self.stats.get_value("dockerhub/ratelimit/paused_seconds", 0.0)
