@@ -8,13 +8,14 @@ from scrapy.exceptions import (
     DownloadFailedError,
     DownloadTimeoutError,
 )
-from scrapy.http import TextResponse
+from scrapy.http import Request, TextResponse
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionLost, TCPTimedOutError
 
 from dockerhub.exceptions import SettingError
 from dockerhub.middlewares.retry import HubRetryMiddleware, exception_reason
+from dockerhub.parsing import hub
 from dockerhub.settings_check import check_settings
 from tests import worlds
 
@@ -206,8 +207,13 @@ def test_only_hub_api_json_answers_are_checked_for_broken_json(
         }
     )
     middleware = HubRetryMiddleware.from_crawler(crawler)
-    response = TextResponse(url, headers={"Content-Type": content_type}, body=body)
-    assert middleware.is_broken_hub_json(response) is broken
+    request = Request(url)
+    response = TextResponse(
+        url, headers={"Content-Type": content_type}, body=body, request=request
+    )
+    assert middleware.is_broken_hub_json(request, response) is broken
+    # What parsed is handed on, so the spider does not parse it again.
+    assert (hub.PARSED_META in request.meta) is (body == b"{}")
 
 
 @pytest.mark.parametrize(

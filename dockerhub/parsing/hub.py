@@ -37,8 +37,16 @@ def load_json(body: bytes) -> Any:
         raise HubFormatError(f"body is not valid JSON: {exc}") from exc
 
 
+#: ``Request.meta`` key under which a middleware that already parsed an
+#: answer leaves ``(data,)``, so the spider does not parse it again.
+PARSED_META = "dockerhub_parsed_json"
+
+
 def parse_page(body: bytes) -> Page:
-    data = load_json(body)
+    return page_from(load_json(body))
+
+
+def page_from(data: Any) -> Page:
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise HubFormatError("expected an object with a 'results' list")
     next_url = data.get("next")
@@ -51,7 +59,10 @@ def parse_page(body: bytes) -> Page:
 
 
 def parse_object(body: bytes) -> dict[str, Any]:
-    data = load_json(body)
+    return object_from(load_json(body))
+
+
+def object_from(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HubFormatError("expected a JSON object")
     return data

@@ -114,7 +114,7 @@ class HubSpider(RegistryCrawl):
             self.stats.inc_value("dockerhub/repository/not_found")
             return
         try:
-            entry = hub.parse_object(response.body)
+            entry = hub.object_from(self.hub_json(response))
             item = hub.repository_item(entry, scraped_at=utc_now(), source="detail")
         except hub.HubFormatError as exc:
             self.bad_answer(response, exc)
@@ -180,7 +180,7 @@ class HubSpider(RegistryCrawl):
         self, response: Response, repo_name: str, page: int
     ) -> Iterator[Any]:
         try:
-            listing = hub.parse_page(response.body)
+            listing = hub.page_from(self.hub_json(response))
         except hub.HubFormatError as exc:
             self.bad_answer(response, exc)
             self.tag_pages.spoil(repo_name)
@@ -244,6 +244,14 @@ class HubSpider(RegistryCrawl):
             self.tag_pages.done(repo_name)
 
     # -- failures -----------------------------------------------------------
+
+    def hub_json(self, response: Response) -> Any:
+        """The answer's JSON, parsed once: the retry middleware, which checks
+        that Hub answers parse, leaves what it parsed in ``meta``."""
+        parsed = response.meta.pop(hub.PARSED_META, None)
+        if parsed is not None:
+            return parsed[0]
+        return hub.load_json(response.body)
 
     def bad_answer(self, response: Response, error: Exception) -> None:
         self.logger.error(

@@ -60,7 +60,7 @@ class OrgSpider(HubSpider):
             )
             return
         try:
-            listing = hub.parse_page(response.body)
+            listing = hub.page_from(self.hub_json(response))
         except hub.HubFormatError as exc:
             self.bad_answer(response, exc)
             return

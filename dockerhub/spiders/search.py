@@ -62,7 +62,7 @@ class SearchSpider(HubSpider):
             )
             return
         try:
-            results = hub.parse_page(response.body)
+            results = hub.page_from(self.hub_json(response))
         except hub.HubFormatError as exc:
             self.bad_answer(response, exc)
             return
