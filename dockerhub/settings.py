@@ -58,7 +58,7 @@ DOCKERHUB_PAGE_SIZE = 100
 
 # -- storage --------------------------------------------------------------
 DOCKERHUB_DB = "dockerhub.db"
-DOCKERHUB_DB_BATCH_SIZE = 500
+DOCKERHUB_DB_BATCH_SIZE = 1000
 DOCKERHUB_DB_FLUSH_SECONDS = 5.0
 
 ITEM_PIPELINES = {

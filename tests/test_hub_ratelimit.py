@@ -62,8 +62,11 @@ def test_a_rate_limited_org_crawl_is_complete_with_hardly_any_429(
     result = crawl("org", "org=acme", settings={"AUTOTHROTTLE_ENABLED": autothrottle})
     assert_complete(result)
     requests, rate_limited = answers(hub)
-    assert requests == 1 + 2 * REPOSITORIES  # nothing had to be sent twice
-    assert rate_limited <= 0.01 * requests
+    # 61 answers are too few to measure a 1% share (bench.hub_ratelimit does):
+    # on a loaded machine one request may still meet the window's edge, and
+    # it is then sent again, never lost.
+    assert rate_limited <= 1
+    assert requests == 1 + 2 * REPOSITORIES + rate_limited
     stats = result.stats()
     assert stats["dockerhub/ratelimit/limit"] == 40
     assert 0 <= stats["dockerhub/ratelimit/remaining"] < 40
