@@ -1,9 +1,10 @@
 """What the three spiders share: repository detail, then every tag page.
 
 Each repository is crawled as a chain of callbacks: its detail answer (or
-the listing entry) yields the repository item and the first tag page; each
-tag page yields its tags and the request for the next page.  Only one page
-of a repository's tags is ever in memory, however many it has.
+the listing entry) yields the repository item and the first tag page; the
+first tag page tells how many there are and yields the requests for all the
+others, which download in parallel.  Each page's tags are yielded as it
+arrives: a repository's whole tag list is never in memory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any, ClassVar, Self
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.statscollectors import StatsCollector
 from twisted.python.failure import Failure
 from w3lib.url import add_or_replace_parameter
 
@@ -87,11 +87,6 @@ class HubSpider(RegistryCrawl):
     def first_requests(self) -> Iterator[Request]:
         """The spider's own first requests."""
         raise NotImplementedError
-
-    @property
-    def stats(self) -> StatsCollector:
-        assert self.crawler.stats is not None
-        return self.crawler.stats
 
     # -- repositories -------------------------------------------------------
 
@@ -243,7 +238,7 @@ class HubSpider(RegistryCrawl):
             self.tag_pages.spoil(repo_name)
             self.tag_pages.done(repo_name)
 
-    # -- failures -----------------------------------------------------------
+    # -- answers and failures -----------------------------------------------
 
     def hub_json(self, response: Response) -> Any:
         """The answer's JSON, parsed once: the retry middleware, which checks

@@ -64,7 +64,7 @@ class RegistryCrawl(Spider):
         return layers or self.config or self.attestations
 
     @property
-    def registry_stats(self) -> StatsCollector:
+    def stats(self) -> StatsCollector:
         assert self.crawler.stats is not None
         return self.crawler.stats
 
@@ -178,7 +178,7 @@ class RegistryCrawl(Spider):
                 "Tag %(repo)s:%(tag)s is not in the registry",
                 {"repo": repo_name, "tag": tag_name},
             )
-            self.registry_stats.inc_value("dockerhub/registry/tag_not_found")
+            self.stats.inc_value("dockerhub/registry/tag_not_found")
             return
         digest = _header(response, b"Docker-Content-Digest")
         if not digest:
@@ -186,9 +186,9 @@ class RegistryCrawl(Spider):
                 "Registry named no digest for %(repo)s:%(tag)s",
                 {"repo": repo_name, "tag": tag_name},
             )
-            self.registry_stats.inc_value("dockerhub/registry/no_digest")
+            self.stats.inc_value("dockerhub/registry/no_digest")
             return
-        self.registry_stats.inc_value("dockerhub/registry/tags_resolved")
+        self.stats.inc_value("dockerhub/registry/tags_resolved")
         yield TagManifestItem(
             repo_name=repo_name,
             tag_name=tag_name,
@@ -206,13 +206,13 @@ class RegistryCrawl(Spider):
         digest: str,
         platform: dict[str, Any],
     ) -> Iterator[Any]:
-        self.registry_stats.inc_value("dockerhub/registry/manifest_get")
+        self.stats.inc_value("dockerhub/registry/manifest_get")
         if response.status == 404:
             self.logger.warning(
                 "Manifest %(digest)s of %(repo)s is not in the registry",
                 {"digest": digest, "repo": repo_name},
             )
-            self.registry_stats.inc_value("dockerhub/registry/manifest_not_found")
+            self.stats.inc_value("dockerhub/registry/manifest_not_found")
             self.known_digests.release(digest)
             return
         content_type = _header(response, b"Content-Type")
@@ -223,7 +223,7 @@ class RegistryCrawl(Spider):
             return
         if manifest.kind != "schema1" and not self.digest_matches(response, digest):
             return
-        self.registry_stats.inc_value(f"dockerhub/registry/manifests/{manifest.kind}")
+        self.stats.inc_value(f"dockerhub/registry/manifests/{manifest.kind}")
         yield manifests.manifest_item(manifest, repo_name, platform)
         yield from self.after_manifest(repo_name, manifest)
 
@@ -266,7 +266,7 @@ class RegistryCrawl(Spider):
                 "Config blob %(digest)s of %(repo)s is not in the registry",
                 {"digest": digest, "repo": repo_name},
             )
-            self.registry_stats.inc_value("dockerhub/registry/config_not_found")
+            self.stats.inc_value("dockerhub/registry/config_not_found")
             self.known_digests.release(digest)
             return
         if not self.digest_matches(response, digest):
@@ -276,7 +276,7 @@ class RegistryCrawl(Spider):
         except manifests.ManifestError as exc:
             self.registry_error(response, digest, exc)
             return
-        self.registry_stats.inc_value("dockerhub/registry/configs")
+        self.stats.inc_value("dockerhub/registry/configs")
         yield manifests.config_item(config, repo_name)
 
     # -- failures -------------------------------------------------------------
@@ -289,7 +289,7 @@ class RegistryCrawl(Spider):
             "Content of %(url)s has digest %(actual)s, not %(digest)s; discarded",
             {"url": response.url, "actual": actual, "digest": digest},
         )
-        self.registry_stats.inc_value("dockerhub/registry/digest_mismatch")
+        self.stats.inc_value("dockerhub/registry/digest_mismatch")
         self.known_digests.release(digest)
         return False
 
@@ -298,7 +298,7 @@ class RegistryCrawl(Spider):
             "Unusable registry answer from %(url)s: %(error)s",
             {"url": response.url, "error": error},
         )
-        self.registry_stats.inc_value("dockerhub/registry/bad_answer")
+        self.stats.inc_value("dockerhub/registry/bad_answer")
         self.known_digests.release(digest)
 
     def registry_failed(self, failure: Failure) -> Iterator[PendingFetchItem]:
@@ -315,7 +315,7 @@ class RegistryCrawl(Spider):
             "Gave up on registry request %(url)s: %(error)s",
             {"url": getattr(request, "url", "?"), "error": failure.getErrorMessage()},
         )
-        self.registry_stats.inc_value("dockerhub/registry/request_failed")
+        self.stats.inc_value("dockerhub/registry/request_failed")
         if request is not None and "digest" in request.cb_kwargs:
             self.known_digests.release(request.cb_kwargs["digest"])
 
