@@ -13,9 +13,9 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionLost, TCPTimedOutError
 
+from dockerhub import meta as meta_keys
 from dockerhub.exceptions import SettingError
 from dockerhub.middlewares.retry import HubRetryMiddleware, exception_reason
-from dockerhub.parsing import hub
 from dockerhub.settings_check import check_settings
 from tests import worlds
 
@@ -154,6 +154,8 @@ def test_a_fault_that_outlasts_the_retries_is_logged_counted_and_the_rest_arrive
     assert result.returncode == 0
     url = f"{hub.url}/v2/namespaces/acme/repositories/db"
     assert f"ERROR: Gave up on {url} after 3 tries: http_503" in result.log
+    errors = [line for line in result.log.splitlines() if "] ERROR: " in line]
+    assert len(errors) == 1, errors  # the spider's errback does not repeat it
     stats = result.stats()
     assert stats["dockerhub/retry/count"] == 2
     assert stats["dockerhub/retry/gave_up"] == 1
@@ -213,7 +215,7 @@ def test_only_hub_api_json_answers_are_checked_for_broken_json(
     )
     assert middleware.is_broken_hub_json(request, response) is broken
     # What parsed is handed on, so the spider does not parse it again.
-    assert (hub.PARSED_META in request.meta) is (body == b"{}")
+    assert (meta_keys.PARSED_JSON in request.meta) is (body == b"{}")
 
 
 @pytest.mark.parametrize(

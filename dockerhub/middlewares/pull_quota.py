@@ -1,6 +1,6 @@
 """Spend Docker Hub's pull quota with care.
 
-Manifest GETs (requests with ``meta["dockerhub_pull"]``) count against a
+Manifest GETs (requests with ``meta[dockerhub.meta.PULL]``) count against a
 quota per IP address or account.  This middleware reads the quota headers
 on every registry answer, keeps per-proxy accounts (the quota follows the
 address a request leaves from), and stops manifest GETs when the quota is
@@ -24,13 +24,13 @@ from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import sleep
 
+from dockerhub import meta as meta_keys
 from dockerhub.config import get_optional_int, get_str
 from dockerhub.exceptions import PullQuotaReached, SettingError
 from dockerhub.quota import Quota, parse_quota_header, parse_reserve
 
 logger = logging.getLogger(__name__)
 
-PULL_META = "dockerhub_pull"
 NUMBER_META = "dockerhub_quota_number"
 MARK_META = "dockerhub_quota_mark"
 #: Bounds of the wait between two quota probes while waiting for the window.
@@ -71,7 +71,7 @@ class PullQuotaMiddleware:
         return self.quotas.setdefault(request.meta.get("proxy"), Quota())
 
     async def process_request(self, request: Request) -> None:
-        pull = bool(request.meta.get(PULL_META)) and request.method == "GET"
+        pull = bool(request.meta.get(meta_keys.PULL)) and request.method == "GET"
         if pull:
             await self.admit(request)
         self.numbered += 1
@@ -113,7 +113,7 @@ class PullQuotaMiddleware:
             window=(limit or remaining or (0, None))[1],
             source=_header(response, b"docker-ratelimit-source"),
         )
-        if response.status == 429 and request.meta.get(PULL_META):
+        if response.status == 429 and request.meta.get(meta_keys.PULL):
             # Docker Hub's count disagrees with ours: it says none is left.
             quota.exhausted()
         if quota.remaining is not None:
@@ -161,7 +161,7 @@ class PullQuotaMiddleware:
             self.stats.inc_value("dockerhub/registry/quota_wait_seconds", int(pause))
             await sleep(pause)
             probe = request.replace(method="HEAD", dont_filter=True, priority=100)
-            probe.meta[PULL_META] = False
+            probe.meta[meta_keys.PULL] = False
             assert self.crawler.engine is not None
             await self.crawler.engine.download_async(probe)
         finally:

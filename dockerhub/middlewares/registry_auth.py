@@ -29,6 +29,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from w3lib.http import basic_auth_header
 
+from dockerhub import meta as meta_keys
 from dockerhub.config import get_str, get_url
 from dockerhub.exceptions import SettingError
 from dockerhub.tokens import (
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 #: Token fetches per request: the first, and one refresh if it is rejected.
 MAX_TOKEN_FETCHES = 2
-REGISTRY_META = "dockerhub_registry"
 ATTEMPTS_META = "dockerhub_token_fetches"
 
 
@@ -101,13 +101,13 @@ class RegistryAuthMiddleware:
 
     def process_request(self, request: Request) -> None:
         if not self.is_registry(request):
-            if request.meta.get(REGISTRY_META):
+            if request.meta.get(meta_keys.REGISTRY):
                 # A registry request redirected elsewhere (the blob CDN).
                 request.headers.pop(b"Authorization", None)
             return
         if self._credentials_rejected:
             raise CredentialsRejected("registry credentials were rejected")
-        request.meta[REGISTRY_META] = True
+        request.meta[meta_keys.REGISTRY] = True
         scope = scope_for_path(urlsplit(request.url).path)
         token = self.tokens.get(scope) if scope else None
         if token is not None:

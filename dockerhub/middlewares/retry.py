@@ -33,6 +33,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 from twisted.internet import error as twisted_errors
 
+from dockerhub import meta as meta_keys
 from dockerhub import ratelimits
 from dockerhub.config import get_bool, get_float, get_int, get_url
 from dockerhub.exceptions import SettingError
@@ -157,7 +158,7 @@ class HubRetryMiddleware:
             data = hub.load_json(response.body)
         except hub.HubFormatError:
             return True
-        request.meta[hub.PARSED_META] = (data,)
+        request.meta[meta_keys.PARSED_JSON] = (data,)
         return False
 
     async def retry(
@@ -171,6 +172,7 @@ class HubRetryMiddleware:
                 "Gave up on %(url)s after %(tries)d tries: %(reason)s",
                 {"url": request.url, "tries": attempt, "reason": reason},
             )
+            request.meta[meta_keys.GAVE_UP] = reason
             self.stats.inc_value("dockerhub/retry/gave_up")
             self.stats.inc_value(f"dockerhub/retry/gave_up/{reason}")
             return None

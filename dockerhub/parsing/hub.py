@@ -37,11 +37,6 @@ def load_json(body: bytes) -> Any:
         raise HubFormatError(f"body is not valid JSON: {exc}") from exc
 
 
-#: ``Request.meta`` key under which a middleware that already parsed an
-#: answer leaves ``(data,)``, so the spider does not parse it again.
-PARSED_META = "dockerhub_parsed_json"
-
-
 def parse_page(body: bytes) -> Page:
     return page_from(load_json(body))
 

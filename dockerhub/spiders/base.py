@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from w3lib.url import add_or_replace_parameter
 
 from dockerhub import endpoints
+from dockerhub import meta as meta_keys
 from dockerhub import signals as dockerhub_signals
 from dockerhub.clock import utc_now
 from dockerhub.config import get_bool, get_int, get_url
@@ -243,7 +244,7 @@ class HubSpider(RegistryCrawl):
     def hub_json(self, response: Response) -> Any:
         """The answer's JSON, parsed once: the retry middleware, which checks
         that Hub answers parse, leaves what it parsed in ``meta``."""
-        parsed = response.meta.pop(hub.PARSED_META, None)
+        parsed = response.meta.pop(meta_keys.PARSED_JSON, None)
         if parsed is not None:
             return parsed[0]
         return hub.load_json(response.body)
@@ -256,9 +257,5 @@ class HubSpider(RegistryCrawl):
         self.stats.inc_value("dockerhub/hub/bad_answer")
 
     def request_failed(self, failure: Failure) -> None:
-        request = getattr(failure, "request", None)
-        self.logger.error(
-            "Gave up on %(url)s: %(error)s",
-            {"url": getattr(request, "url", "?"), "error": failure.getErrorMessage()},
-        )
+        self.log_failure(failure)
         self.stats.inc_value("dockerhub/hub/request_failed")

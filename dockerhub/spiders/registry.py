@@ -16,6 +16,7 @@ from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 from twisted.python.failure import Failure
 
+from dockerhub import meta as meta_keys
 from dockerhub.clock import utc_now
 from dockerhub.digests import KnownDigests
 from dockerhub.exceptions import PullQuotaReached, SpiderArgumentError
@@ -141,9 +142,9 @@ class RegistryCrawl(Spider):
             cb_kwargs=cb_kwargs,
             meta={
                 "handle_httpstatus_list": [404],
-                "dockerhub_registry": True,
+                meta_keys.REGISTRY: True,
                 # A manifest GET spends pull quota; HEADs and blobs do not.
-                "dockerhub_pull": pull,
+                meta_keys.PULL: pull,
             },
             priority=PRIORITY_REGISTRY,
             dont_filter=True,
@@ -301,6 +302,19 @@ class RegistryCrawl(Spider):
         self.stats.inc_value("dockerhub/registry/bad_answer")
         self.known_digests.release(digest)
 
+    def log_failure(self, failure: Failure) -> None:
+        """One ERROR line per request given up on, with its URL."""
+        request = getattr(failure, "request", None)
+        url = getattr(request, "url", "?")
+        if request is not None and request.meta.get(meta_keys.GAVE_UP):
+            # The retry middleware logged it, with the tries and the reason.
+            self.logger.debug("Gave up on %(url)s", {"url": url})
+            return
+        self.logger.error(
+            "Gave up on %(url)s: %(error)s",
+            {"url": url, "error": failure.getErrorMessage()},
+        )
+
     def registry_failed(self, failure: Failure) -> Iterator[PendingFetchItem]:
         request = getattr(failure, "request", None)
         if isinstance(failure.value, PullQuotaReached) and request is not None:
@@ -311,10 +325,7 @@ class RegistryCrawl(Spider):
                 platform=request.cb_kwargs.get("platform") or {},
             )
             return
-        self.logger.error(
-            "Gave up on registry request %(url)s: %(error)s",
-            {"url": getattr(request, "url", "?"), "error": failure.getErrorMessage()},
-        )
+        self.log_failure(failure)
         self.stats.inc_value("dockerhub/registry/request_failed")
         if request is not None and "digest" in request.cb_kwargs:
             self.known_digests.release(request.cb_kwargs["digest"])
