@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import re
-import signal
 import socket
 import struct
 import sys
@@ -38,11 +37,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .http import StandInHandler, StandInServer, serve
 
 JSONDict = dict[str, Any]
 Query = dict[str, list[str]]
@@ -971,10 +970,8 @@ class HubState:
 # HTTP
 
 
-class HubServer(ThreadingHTTPServer):
+class HubServer(StandInServer):
     """The HTTP server; it carries the shared state for its handlers."""
-
-    daemon_threads = True
 
     def __init__(
         self,
@@ -986,17 +983,12 @@ class HubServer(ThreadingHTTPServer):
         super().__init__(address, HubHandler)
         self.state = state
         self.verbose = verbose
-        host, port = self.server_address[:2]
-        self.own_url = f"http://{host!s}:{port}"
-        self.public_url = (public_url or self.own_url).rstrip("/")
+        self.public_url = (public_url or self.url).rstrip("/")
 
 
-class HubHandler(BaseHTTPRequestHandler):
+class HubHandler(StandInHandler):
     """Answers one connection's requests, Hub API and control alike."""
 
-    # HTTP/1.1 with a Content-Length on every answer keeps connections open
-    # between requests, which benchmarks depend on.
-    protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; without TCP_NODELAY the second
     # waits for the client's delayed ACK, about 40 ms per answer.
     disable_nagle_algorithm = True
@@ -1115,15 +1107,9 @@ class HubHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        if reply.content_type is not None:
-            self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if reply.body:
-            self.wfile.write(reply.body)
+        self.respond(
+            reply.status, reply.body, reply.headers, content_type=reply.content_type
+        )
 
     def _control(self, method: str, body: bytes) -> Reply:
         path = urlsplit(self.path).path
@@ -1295,10 +1281,6 @@ def build_state(
     return HubState(stored, synthetic, rate_limit, faults)
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     options = parser.parse_args(argv)
@@ -1306,15 +1288,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = HubServer(
         (options.host, options.port), state, options.public_url, options.verbose
     )
-    # A terminated stand-in should close its socket rather than die mid-way.
-    signal.signal(signal.SIGTERM, _stop)
-    print(f"listening on {server.own_url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server)
 
 
 if __name__ == "__main__":

@@ -28,15 +28,14 @@ import base64
 import binascii
 import http.client
 import json
-import signal
 import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
+
+from .http import StandInHandler, StandInServer, serve
 
 UPSTREAM_TIMEOUT = 30.0
 
@@ -111,10 +110,8 @@ class ProxyState:
             }
 
 
-class ProxyServer(ThreadingHTTPServer):
+class ProxyServer(StandInServer):
     """The listening socket; it carries the options and counters."""
-
-    daemon_threads = True
 
     def __init__(
         self,
@@ -129,16 +126,11 @@ class ProxyServer(ThreadingHTTPServer):
         self.ban_status = ban_status
         self.verbose = verbose
         self.state = ProxyState(ban_after)
-        host, port = self.server_address[:2]
-        self.own_url = f"http://{host!s}:{port}"
 
 
-class ProxyHandler(BaseHTTPRequestHandler):
+class ProxyHandler(StandInHandler):
     """Forwards one client connection's requests, one at a time."""
 
-    # Keep-alive towards the crawler, as real proxies do; every answer
-    # carries a Content-Length so the connection stays usable.
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "standin-proxy"
     server: ProxyServer
@@ -314,10 +306,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     options = parser.parse_args(argv)
@@ -330,15 +318,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         options.ban_status,
         options.verbose,
     )
-    # A terminated stand-in should close its socket rather than die mid-way.
-    signal.signal(signal.SIGTERM, _stop)
-    print(f"listening on {server.own_url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server)
 
 
 if __name__ == "__main__":

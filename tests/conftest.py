@@ -15,7 +15,8 @@ import pytest
 
 from standin.process import StandIn
 from standin.registry.distribution import LocalRegistry
-from standin.registry.fake import FakeRegistry, fixture_data
+from standin.registry.fake import FakeRegistry
+from standin.registry.fake_data import fixture_data
 from standin.registry.push import push_fixture
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -20,15 +20,14 @@ The first two stdout lines are ``listening on http://127.0.0.1:PORT`` and
 
 The fake trusts the file: it never recomputes a digest, so a test can serve
 a manifest or blob that does not match its digest on purpose.
-``fixture_data()`` builds the standard file. ``GET /_standin/stats`` counts
-requests; ``PUT /_standin/pulls`` sets the quota.
+``standin.registry.fake_data`` builds the standard file. ``GET
+/_standin/stats`` counts requests; ``PUT /_standin/pulls`` sets the quota.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -37,46 +36,20 @@ import secrets
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from .distribution import ServerProcess
-from .push import (
-    DOCKER,
-    DOCKER_CONFIG,
-    DOCKER_FOREIGN_LAYER,
-    DOCKER_LAYER,
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    FIXED_CREATED,
-    SCHEMA1_SIGNED,
-    Blob,
-    Image,
-    Layer,
-    Platform,
-    Recipe,
-    app_layer,
-    base_layer,
-    build_image,
-    canonical_json,
-    image_config,
-    image_index,
-    sha256_digest,
-    tar_gzip_layer,
-)
+from ..http import StandInHandler, StandInServer, serve
+from ..process import StandIn
+from .fake_data import fixture_data
+from .push import SCHEMA1_SIGNED
 from .tokens import Scope, request_token
 
 logger = logging.getLogger(__name__)
@@ -298,57 +271,23 @@ class FakeState:
         return answer
 
 
-class FakeServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FakeServer(StandInServer):
     def __init__(
         self,
         address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
+        handler: type[StandInHandler],
         state: FakeState,
     ) -> None:
         super().__init__(address, handler)
         self.state = state
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
-
-class Handler(BaseHTTPRequestHandler):
+class Handler(StandInHandler):
     server: FakeServer
-    protocol_version = "HTTP/1.1"
 
     @property
     def state(self) -> FakeState:
         return self.server.state
-
-    def respond(
-        self,
-        status: int,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-        *,
-        content_type: str = "application/json",
-        head: bool = False,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def respond_json(
-        self,
-        status: int,
-        payload: Any,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.respond(status, json.dumps(payload).encode(), headers)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -422,7 +361,7 @@ class RegistryHandler(Handler):
             # The fake accepts any account; it only notes that one was used.
             self.state.count("token_authenticated")
         try:
-            scopes = [Scope.parse(t) for v in query.get("scope", []) for t in v.split()]
+            scopes = Scope.parse_query(query.get("scope", []))
         except ValueError as exc:
             self.respond_json(HTTPStatus.BAD_REQUEST, {"details": str(exc)})
             return
@@ -470,7 +409,7 @@ class RegistryHandler(Handler):
         self.respond_json(
             HTTPStatus.UNAUTHORIZED,
             error_body("UNAUTHORIZED", "authentication required", detail),
-            {"WWW-Authenticate": challenge},
+            [("WWW-Authenticate", challenge)],
         )
         return False
 
@@ -483,7 +422,7 @@ class RegistryHandler(Handler):
             exhausted = state.quota.limit is not None and state.quota.remaining <= 0
         if exhausted and not head:
             self.respond_json(
-                HTTPStatus.TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, quota_headers
+                HTTPStatus.TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, quota_headers.items()
             )
             return
 
@@ -495,11 +434,8 @@ class RegistryHandler(Handler):
             body = error_body(
                 "MANIFEST_UNKNOWN", "manifest unknown", {"Tag": reference}
             )
-            self.respond(
-                HTTPStatus.NOT_FOUND,
-                json.dumps(body).encode(),
-                quota_headers,
-                head=head,
+            self.respond_json(
+                HTTPStatus.NOT_FOUND, body, quota_headers.items(), head=head
             )
             return
 
@@ -518,7 +454,7 @@ class RegistryHandler(Handler):
         self.respond(
             HTTPStatus.OK,
             manifest.body,
-            headers,
+            headers.items(),
             content_type=manifest.media_type,
             head=head,
         )
@@ -543,21 +479,22 @@ class RegistryHandler(Handler):
         blob = state.blobs.get(digest)
         if blob is None:
             body = error_body("BLOB_UNKNOWN", "blob unknown to registry", digest)
-            self.respond(HTTPStatus.NOT_FOUND, json.dumps(body).encode(), head=head)
+            self.respond_json(HTTPStatus.NOT_FOUND, body, head=head)
             return
         if head:
-            headers = {"Docker-Content-Digest": digest, "Etag": f'"{digest}"'}
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(blob)))
-            for header, value in headers.items():
-                self.send_header(header, value)
-            self.end_headers()
+            headers = [("Docker-Content-Digest", digest), ("Etag", f'"{digest}"')]
+            self.respond(
+                HTTPStatus.OK,
+                blob,
+                headers,
+                content_type="application/octet-stream",
+                head=True,
+            )
             return
         state.count("blob_get")
         self.respond(
             HTTPStatus.TEMPORARY_REDIRECT,
-            headers={"Location": state.cdn_location(digest)},
+            headers=[("Location", state.cdn_location(digest))],
             content_type="text/html; charset=utf-8",
         )
 
@@ -566,7 +503,7 @@ class RegistryHandler(Handler):
         repository = self.state.repositories.get(name)
         if repository is None:
             error = error_body("NAME_UNKNOWN", "repository name not known to registry")
-            self.respond(HTTPStatus.NOT_FOUND, json.dumps(error).encode(), head=head)
+            self.respond_json(HTTPStatus.NOT_FOUND, error, head=head)
             return
         tags = sorted(repository.tags)
         last = query.get("last", [""])[0]
@@ -574,15 +511,15 @@ class RegistryHandler(Handler):
             tags = [tag for tag in tags if tag > last]
         headers = {}
         n_values = query.get("n", [])
-        if n_values and n_values[0].isdigit():
+        if n_values and n_values[0].isdigit() and int(n_values[0]) > 0:
             n = int(n_values[0])
             if len(tags) > n:
                 tags = tags[:n]
                 # Relative, as Docker Hub sends it.
                 next_query = urlencode({"last": tags[-1], "n": n})
                 headers["Link"] = f'</v2/{name}/tags/list?{next_query}>; rel="next"'
-        body = json.dumps({"name": name, "tags": tags}).encode()
-        self.respond(HTTPStatus.OK, body, headers, head=head)
+        body = {"name": name, "tags": tags}
+        self.respond_json(HTTPStatus.OK, body, headers.items(), head=head)
 
     def set_pulls(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -633,255 +570,12 @@ class CdnHandler(Handler):
             self.respond(HTTPStatus.OK, blob, content_type="application/octet-stream")
 
 
-# The standard data file. Layers are real gzip tars (base64 in the file);
-# configs and manifests are text.
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _schema1_key() -> ec.EllipticCurvePrivateKey:
-    # A fixed key, so every build signs with the same ``kid``; ECDSA still
-    # makes each signature differ, which schema 1 allows: the digest covers
-    # the payload without its signatures.
-    seed = hashlib.sha256(b"standin schema 1 signing key").digest()
-    return ec.derive_private_key(int.from_bytes(seed, "big"), ec.SECP256R1())
-
-
-def _libtrust_kid(key: ec.EllipticCurvePublicKey) -> str:
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
-    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
-
-
-def sign_schema1(manifest: Mapping[str, Any]) -> tuple[str, str]:
-    """Sign a schema 1 manifest the way libtrust does; return (body, digest).
-
-    The body is the pretty-printed payload with a ``signatures`` member
-    spliced in before its closing brace; the digest is that of the payload
-    alone, which is what ``Docker-Content-Digest`` names for schema 1.
-    """
-    payload = json.dumps(manifest, indent=3).encode()
-    format_length = payload.rindex(b"\n}")
-    protected = _b64url(
-        json.dumps(
-            {
-                "formatLength": format_length,
-                "formatTail": _b64url(payload[format_length:]),
-                "time": FIXED_CREATED,
-            },
-            separators=(",", ":"),
-        ).encode()
-    )
-    key = _schema1_key()
-    signing_input = f"{protected}.{_b64url(payload)}".encode()
-    r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-    numbers = key.public_key().public_numbers()
-    signature = {
-        "header": {
-            "jwk": {
-                "crv": "P-256",
-                "kid": _libtrust_kid(key.public_key()),
-                "kty": "EC",
-                "x": _b64url(numbers.x.to_bytes(32, "big")),
-                "y": _b64url(numbers.y.to_bytes(32, "big")),
-            },
-            "alg": "ES256",
-        },
-        "signature": _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big")),
-        "protected": protected,
-    }
-    signatures = json.dumps([signature], indent=3).replace("\n", "\n   ")
-    body = (
-        payload[:format_length].decode()
-        + f',\n   "signatures": {signatures}'
-        + payload[format_length:].decode()
-    )
-    return body, sha256_digest(payload)
-
-
-class _DataBuilder:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {"manifests": {}, "blobs": {}}
-
-    def blob(self, data: bytes, *, text: bool = False) -> str:
-        digest = sha256_digest(data)
-        self.data["blobs"][digest] = (
-            data.decode() if text else {"base64": base64.b64encode(data).decode()}
-        )
-        return digest
-
-    def manifest(
-        self,
-        repository: str,
-        media_type: str,
-        body: str,
-        digest: str,
-        tags: Sequence[str] = (),
-    ) -> None:
-        entry = self.data["manifests"].setdefault(
-            repository, {"tags": {}, "manifests": {}}
-        )
-        entry["manifests"][digest] = {"media_type": media_type, "body": body}
-        for tag in tags:
-            entry["tags"][tag] = digest
-
-    def image(self, repository: str, image: Image) -> None:
-        self.blob(image.config.data, text=True)
-        for layer in image.layers:
-            self.blob(layer.data)
-        manifest = image.manifest
-        self.manifest(
-            repository, manifest.media_type, manifest.data.decode(), manifest.digest
-        )
-
-
-def _add_schema1(builder: _DataBuilder) -> None:
-    commands = [
-        "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf47ec6097 in / ",
-        "/bin/sh -c apk add --no-cache curl",
-        "/bin/sh -c #(nop) COPY file:0d6ec3e1b3b4a6b1 in /usr/local/bin/ ",
-    ]
-    layers = [
-        tar_gzip_layer(
-            {f"layer{i}/file.txt": f"schema 1 layer {i}\n".encode()}, command
-        )
-        for i, command in enumerate(commands)
-    ]
-    # v1Compatibility ids chain each layer to its parent, oldest first.
-    entries: list[dict[str, Any]] = []
-    parent = ""
-    for i, (layer, command) in enumerate(zip(layers, commands, strict=True)):
-        layer_id = hashlib.sha256(
-            f"{parent}|{sha256_digest(layer.data)}".encode()
-        ).hexdigest()
-        entry: dict[str, Any] = {"id": layer_id}
-        if parent:
-            entry["parent"] = parent
-        entry["created"] = f"2016-0{i + 1}-15T10:00:00.000000000Z"
-        entry["container_config"] = {"Cmd": [command]}
-        entries.append(entry)
-        parent = layer_id
-    entries[-1].update(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "docker_version": "1.12.6",
-            "config": {
-                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
-                "Cmd": ["/bin/sh"],
-            },
-        }
-    )
-
-    manifest = {
-        "schemaVersion": 1,
-        "name": "legacy/old",
-        "tag": "1",
-        "architecture": "amd64",
-        # Schema 1 lists layers newest first, unlike every later format.
-        "fsLayers": [
-            {"blobSum": builder.blob(layer.data)} for layer in reversed(layers)
-        ],
-        "history": [
-            {"v1Compatibility": json.dumps(entry, separators=(",", ":"))}
-            for entry in reversed(entries)
-        ],
-    }
-    body, digest = sign_schema1(manifest)
-    builder.manifest("legacy/old", SCHEMA1_SIGNED, body, digest, ["1"])
-
-
-def _windows_image(os_version: str, update: Layer) -> Image:
-    platform = Platform("windows", "amd64", os_version=os_version)
-    # The base layer lives on Microsoft's servers, not in the registry: it is
-    # named by URL and its blob is deliberately absent from the data file.
-    foreign_digest = sha256_digest(f"windows servercore base {os_version}".encode())
-    foreign = {
-        "mediaType": DOCKER_FOREIGN_LAYER,
-        "size": 1_502_000_000 + int(os_version.rsplit(".", 1)[1]),
-        "digest": foreign_digest,
-        "urls": [
-            f"https://mcr.microsoft.com/v2/windows/servercore/blobs/{foreign_digest}"
-        ],
-    }
-    # Only the config needs the foreign layer's diff_id; no bytes are made.
-    base_diff_id = sha256_digest(f"diff {os_version}".encode())
-    base = Layer(b"", base_diff_id, f"Apply image {os_version}")
-    recipe = Recipe(cmd=("cmd", "/S", "/C"), workdir="C:\\")
-    config = image_config(platform, [base, update], recipe)
-    config = Blob(DOCKER_CONFIG, config.data)
-    layer = Blob(DOCKER_LAYER, update.data)
-    value = {
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": config.descriptor(),
-        "layers": [foreign, layer.descriptor()],
-    }
-    manifest = Blob(DOCKER_MANIFEST, canonical_json(value))
-    return Image(platform, manifest, config, (layer,))
-
-
-def _add_windows(builder: _DataBuilder) -> None:
-    update = tar_gzip_layer(
-        {"Files/standin.txt": b"windows update\n"}, "cmd /S /C echo"
-    )
-    images = [_windows_image(v, update) for v in ("10.0.17763.5576", "10.0.20348.2340")]
-    for image in images:
-        builder.image("win/servercore", image)
-    index = image_index(DOCKER, images)
-    builder.manifest(
-        "win/servercore", DOCKER_LIST, index.data.decode(), index.digest, ["ltsc"]
-    )
-
-
-def _add_manifest_list(builder: _DataBuilder) -> None:
-    images = [
-        build_image(
-            DOCKER,
-            platform,
-            [base_layer(arch), app_layer("hello")],
-            Recipe(cmd=("/app/hello.sh",)),
-        )
-        for platform, arch in (
-            (Platform("linux", "amd64"), "amd64"),
-            (Platform("linux", "arm64", "v8"), "arm64"),
-        )
-    ]
-    for image in images:
-        builder.image("library/hello", image)
-    index = image_index(DOCKER, images)
-    builder.manifest(
-        "library/hello", DOCKER_LIST, index.data.decode(), index.digest, ["latest"]
-    )
-
-
-def fixture_data() -> dict[str, Any]:
-    """The standard data: ``legacy/old:1`` (schema 1, three layers),
-    ``win/servercore:ltsc`` (a manifest list of two Windows versions whose
-    base layer is foreign) and ``library/hello:latest`` (a Docker manifest
-    list for linux/amd64 and linux/arm64/v8 with configs and layers)."""
-    builder = _DataBuilder()
-    _add_schema1(builder)
-    _add_windows(builder)
-    _add_manifest_list(builder)
-    return builder.data
-
-
-def write_fixture_data(path: str | Path) -> dict[str, Any]:
-    data = fixture_data()
-    Path(path).write_text(json.dumps(data, indent=1))
-    return data
-
-
-class FakeRegistry:
+class FakeRegistry(StandIn):
     """Runs ``python -m standin.registry.fake`` for the length of a ``with``.
 
     ``data`` defaults to ``fixture_data()``; it is written to a temporary
-    file. Options mirror the command line.
+    file. Options mirror the command line. ``url`` is the registry's address,
+    ``cdn_url`` that of the host blob GETs are redirected to.
     """
 
     def __init__(
@@ -894,15 +588,9 @@ class FakeRegistry:
         pull_limit: int = DEFAULT_PULL_LIMIT,
         pull_window: int = DEFAULT_PULL_WINDOW,
         unlimited: bool = False,
-        startup_timeout: float = 10.0,
+        start_timeout: float = 10.0,
     ) -> None:
-        self.data = dict(fixture_data() if data is None else data)
-        self.service = service
-        self.url = ""
-        self.cdn_url = ""
-        self.realm = realm or ""
-        self._args = [
-            "--port", "0",
+        options = [
             "--cdn-port", "0",
             "--service", service,
             "--token-ttl", str(token_ttl),
@@ -910,61 +598,49 @@ class FakeRegistry:
             "--pull-window", str(pull_window),
         ]  # fmt: skip
         if realm:
-            self._args += ["--realm", realm]
+            options += ["--realm", realm]
         if unlimited:
-            self._args.append("--unlimited")
-        self.startup_timeout = startup_timeout
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._process: ServerProcess | None = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._tempdir = tempfile.TemporaryDirectory(prefix="standin-fake-")
-        workdir = Path(self._tempdir.name)
-        data_path = workdir / "data.json"
-        data_path.write_text(json.dumps(self.data))
-        self._process = ServerProcess(
+            options.append("--unlimited")
+        super().__init__(
             "standin.registry.fake",
-            [*self._args, "--data", str(data_path)],
-            log_path=workdir / "fake.log",
-            banners=2,
-            timeout=self.startup_timeout,
+            *options,
+            banners=("listening", "cdn"),
+            start_timeout=start_timeout,
         )
+        self.data = dict(fixture_data() if data is None else data)
+        self.service = service
+        self.realm = realm or ""
+        self._options = tuple(options)
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def cdn_url(self) -> str:
+        return self.urls[1] if len(self.urls) > 1 else ""
+
+    def start(self) -> Self:
+        # The data file lives as long as the server, so it joins the
+        # arguments only now.
+        self._tempdir = tempfile.TemporaryDirectory(prefix="standin-fake-")
+        data_path = Path(self._tempdir.name) / "data.json"
+        data_path.write_text(json.dumps(self.data))
+        self.args = (*self._options, "--data", str(data_path))
         try:
-            self.url, self.cdn_url = self._process.start()
+            super().start()
         except BaseException:
             self.stop()
             raise
         self.realm = self.realm or f"{self.url}/token"
+        return self
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
+        super().stop()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
-
     def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self._call("GET", "/_standin/stats")
-        return stats
+        """Requests by kind, answers by status, and the pull quota."""
+        return cast("dict[str, Any]", self.control("GET", "/_standin/stats"))
 
     def set_pulls(
         self,
@@ -981,8 +657,7 @@ class FakeRegistry:
             update["remaining"] = remaining
         if window is not None:
             update["window"] = window
-        quota: dict[str, Any] = self._call("PUT", "/_standin/pulls", update)
-        return quota
+        return cast("dict[str, Any]", self.control("PUT", "/_standin/pulls", update))
 
     def token(self, repository: str) -> str:
         """An anonymous pull token for ``repository`` from the realm."""
@@ -1040,13 +715,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     registry = FakeServer(("127.0.0.1", args.port), RegistryHandler, state)
     cdn = FakeServer(("127.0.0.1", args.cdn_port), CdnHandler, state)
     state.cdn_url = cdn.url
-    threading.Thread(target=cdn.serve_forever, daemon=True).start()
-    print(f"listening on {registry.url}", flush=True)
-    print(f"cdn on {cdn.url}", flush=True)
-    # Ctrl-C is the normal way to stop it by hand.
-    with contextlib.suppress(KeyboardInterrupt):
-        registry.serve_forever()
-    cdn.shutdown()
+    serve(registry, cdn=cdn)
 
 
 if __name__ == "__main__":

@@ -189,12 +189,7 @@ def image_config(platform: Platform, layers: Sequence[Layer], recipe: Recipe) ->
             {"created": FIXED_CREATED, "created_by": step, "empty_layer": True}
         )
 
-    value: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
-    if platform.os_version is not None:
-        value["os.version"] = platform.os_version
-    if platform.variant is not None:
-        value["variant"] = platform.variant
-    value["created"] = FIXED_CREATED
+    value: dict[str, Any] = {**platform.as_json(), "created": FIXED_CREATED}
     value["config"] = config
     value["history"] = history
     value["rootfs"] = {

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import datetime
 import hmac
 import json
@@ -28,10 +27,9 @@ import logging
 import secrets
 import threading
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -40,6 +38,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from ..http import StandInHandler, StandInServer, serve
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,14 @@ class Scope:
         if not (sep and sep2 and type_ and name):
             raise ValueError(f"scope {text!r} is not TYPE:NAME:ACTIONS")
         return cls(type_, name, tuple(a for a in actions.split(",") if a))
+
+    @classmethod
+    def parse_query(cls, values: Iterable[str]) -> list[Scope]:
+        """The scopes of a token request's ``scope`` parameters.
+
+        Each value may hold several scopes separated by spaces.
+        """
+        return [cls.parse(text) for value in values for text in value.split()]
 
 
 @dataclass
@@ -118,18 +126,11 @@ class TokenSettings:
         return cls(key, base64.b64encode(der).decode("ascii"), issuer, **options)
 
 
-class TokenServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class TokenServer(StandInServer):
     def __init__(self, address: tuple[str, int], settings: TokenSettings) -> None:
         super().__init__(address, TokenHandler)
         self.settings = settings
         self.stats = TokenStats()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def issue(self, subject: str, service: str, scopes: list[Scope]) -> dict[str, Any]:
         settings = self.settings
@@ -175,18 +176,17 @@ class Unauthorized(Exception):
     """The request carried credentials that do not match a configured user."""
 
 
-class TokenHandler(BaseHTTPRequestHandler):
+class TokenHandler(StandInHandler):
     server: TokenServer
-    protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_standin/stats":
-            self.send_json(HTTPStatus.OK, self.server.stats.as_dict())
+            self.respond_json(HTTPStatus.OK, self.server.stats.as_dict())
         elif url.path == "/token":
             self.answer_token(parse_qs(url.query))
         else:
-            self.send_json(HTTPStatus.NOT_FOUND, {"details": "not found"})
+            self.respond_json(HTTPStatus.NOT_FOUND, {"details": "not found"})
 
     def answer_token(self, query: dict[str, list[str]]) -> None:
         stats = self.server.stats
@@ -194,31 +194,29 @@ class TokenHandler(BaseHTTPRequestHandler):
             subject = self.authenticate()
         except Unauthorized:
             stats.count("rejected")
-            self.send_json(
+            self.respond_json(
                 HTTPStatus.UNAUTHORIZED,
                 {"details": "incorrect username or password"},
-                {"WWW-Authenticate": 'Basic realm="standin token service"'},
+                [("WWW-Authenticate", 'Basic realm="standin token service"')],
             )
             return
 
         service = query.get("service", [""])[0]
         try:
-            scopes = [
-                Scope.parse(text)
-                for value in query.get("scope", [])
-                for text in value.split()
-            ]
+            scopes = Scope.parse_query(query.get("scope", []))
         except ValueError as exc:
             stats.count(None)
-            self.send_json(HTTPStatus.BAD_REQUEST, {"details": str(exc)})
+            self.respond_json(HTTPStatus.BAD_REQUEST, {"details": str(exc)})
             return
         if not service:
             stats.count(None)
-            self.send_json(HTTPStatus.BAD_REQUEST, {"details": "service is required"})
+            self.respond_json(
+                HTTPStatus.BAD_REQUEST, {"details": "service is required"}
+            )
             return
 
         stats.count("authorized" if subject else "anonymous")
-        self.send_json(HTTPStatus.OK, self.server.issue(subject, service, scopes))
+        self.respond_json(HTTPStatus.OK, self.server.issue(subject, service, scopes))
 
     def authenticate(self) -> str:
         """Return the user name, or ``""`` for an anonymous request."""
@@ -237,21 +235,6 @@ class TokenHandler(BaseHTTPRequestHandler):
         if expected is None or not hmac.compare_digest(expected, password):
             raise Unauthorized
         return user
-
-    def send_json(
-        self,
-        status: HTTPStatus,
-        payload: dict[str, Any],
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line may carry a scope but never a token; still, keep
@@ -312,11 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         omit_expires_in=args.omit_expires_in,
     )
     logging.basicConfig(level=logging.WARNING)
-    with TokenServer(("127.0.0.1", args.port), settings) as server:
-        print(f"listening on {server.url}", flush=True)
-        # Ctrl-C is the normal way to stop it by hand.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    serve(TokenServer(("127.0.0.1", args.port), settings))
 
 
 if __name__ == "__main__":
