@@ -70,9 +70,9 @@ def test_a_rate_limited_org_crawl_is_complete_with_hardly_any_429(
     stats = result.stats()
     assert stats["dockerhub/ratelimit/limit"] == 40
     assert 0 <= stats["dockerhub/ratelimit/remaining"] < 40
-    # 61 requests do not fit in one window of 40: the budget ran out once.
-    assert stats["dockerhub/ratelimit/pauses"] >= 1
-    assert stats["dockerhub/ratelimit/paused_seconds"] > 0
+    # Whether the budget ran out (a pause) depends on how fast this machine
+    # is against the 2 s window; test_a_spent_budget_pauses_the_slot_until_
+    # the_reset covers the pause itself.
 
 
 def test_a_429_with_retry_after_pauses_until_then_and_loses_nothing(hub, crawl):

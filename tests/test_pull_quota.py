@@ -53,8 +53,9 @@ def test_the_reserve_stops_manifest_gets_and_the_next_crawl_takes_them_first(
     fake_registry.set_pulls(limit=20, remaining=4, window=21600)
     first = quota_crawl()
     assert first.returncode == 0
-    # 10% of 20 is kept back: two GETs, then none.
-    assert fake_registry.stats()["manifest_get"] - full_gets == 2
+    # 10% of 20 is kept back: at most two GETs, then none.  The count is
+    # cautious, so an answer overtaking a GET can stop it one GET sooner.
+    assert 1 <= fake_registry.stats()["manifest_get"] - full_gets <= 2
     assert "No more manifest GETs in this crawl" in first.log
     stats = first.stats()
     assert stats["dockerhub/registry/quota_stopped"] == 1
