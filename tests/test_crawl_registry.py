@@ -6,6 +6,10 @@ import re
 
 import pytest
 
+from standin.process import StandIn
+from standin.registry.certs import make_signing_cert
+from standin.registry.fake import FakeRegistry
+from tests import worlds
 from tests.registry_worlds import hub_world_for_fake, hub_world_from_push
 
 
@@ -281,13 +285,8 @@ def test_a_token_without_access_is_refreshed_once_then_the_request_fails(
     hub, crawl, fake_registry
 ):
     world = hub_world_for_fake()
-    world["repositories"].append(
-        __import__("tests.worlds", fromlist=["x"]).repository(
-            "private",
-            "thing",
-            [__import__("tests.worlds", fromlist=["x"]).tag("private/thing", "1")],
-        )
-    )
+    private = worlds.repository("private", "thing", [worlds.tag("private/thing", "1")])
+    world["repositories"].append(private)
     hub.control("PUT", "/_standin/world", world)
     result = crawl(
         "repo",
@@ -303,3 +302,47 @@ def test_a_token_without_access_is_refreshed_once_then_the_request_fails(
     stats = result.stats()
     assert stats["dockerhub/registry/token_refreshed"] >= 1
     assert stats["dockerhub/registry/token_rejected"] >= 1
+
+
+def test_an_expired_token_is_refreshed_once_and_the_crawl_completes(
+    hub, crawl, tmp_path
+):
+    # A token service that hides expires_in (so the crawler assumes the
+    # default 60 s) while its tokens really expire after 3 s: the registry
+    # then refuses a cached token, and the crawler must fetch a fresh one.
+    key, cert = make_signing_cert(tmp_path)
+    tokens = StandIn(
+        "standin.registry.tokens",
+        "--key", str(key),
+        "--cert", str(cert),
+        "--issuer", "expiring",
+        "--expires-in", "3",
+        "--omit-expires-in",
+    )  # fmt: skip
+    with tokens, FakeRegistry(realm=f"{tokens.url}/token") as fake:
+        hub.control("PUT", "/_standin/world", hub_world_for_fake())
+        result = crawl(
+            "repo",
+            "repos=win/servercore",
+            "layers=true",
+            settings={
+                "DOCKERHUB_REGISTRY_URL": fake.url,
+                "DOCKERHUB_AUTH_URL": f"{tokens.url}/token",
+                # One registry request at a time, 1.8 s apart: a replay
+                # comes before its fresh token expires (JWT expiry is in
+                # whole seconds, so after 2 to 3 s), the next request after.
+                "DOWNLOAD_DELAY": 1.8,
+                "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+                "RANDOMIZE_DOWNLOAD_DELAY": False,
+            },
+        )
+    assert result.returncode == 0, result.log
+    stats = result.stats()
+    assert stats["dockerhub/registry/token_refreshed"] >= 1
+    assert "dockerhub/registry/token_rejected" not in stats
+    assert "dockerhub/registry/request_failed" not in stats
+    # The manifest list and its two Windows platform manifests.
+    assert result.rows("SELECT kind, count(*) FROM manifests GROUP BY 1") == [
+        ("image", 2),
+        ("index", 1),
+    ]
