@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from dockerhub.items import RepositoryItem, TagItem
-from dockerhub.storage.schema import SCHEMA_VERSION
+from dockerhub.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from dockerhub.storage.sqlite import Batch, SchemaError, SQLiteStorage
 
 
@@ -137,3 +137,26 @@ def test_finishing_a_run_records_reason_counts_and_stats(storage):
     )
     assert (status, reason, tags) == ("finished", "finished", 2)
     assert '"item_scraped_count": 3' in stats
+
+
+def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0].split(";\n"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO tag_images (repo_name, tag_name, position, os, "
+            "architecture, digest) VALUES ('a/b', '1', 0, 'linux', 'amd64', 'sha256:x')"
+        )
+    store = SQLiteStorage(path)
+    store.open()
+    try:
+        assert rows(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        assert rows(store, "SELECT repo_name, architecture, created FROM images") == [
+            ("a/b", "amd64", None)
+        ]
+        assert rows(store, "SELECT count(*) FROM image_layers") == [(0,)]
+    finally:
+        store.close()

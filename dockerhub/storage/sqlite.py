@@ -211,11 +211,17 @@ class SQLiteStorage:
                 f"{self.path} has schema version {version}, newer than this "
                 f"release understands ({SCHEMA_VERSION}); upgrade dockerhub"
             )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
+        if version == 0:
             logger.info(
-                "Upgrading %(path)s to schema version %(version)d",
-                {"path": self.path, "version": number},
+                "Creating the tables in %(path)s (schema version %(version)d)",
+                {"path": self.path, "version": SCHEMA_VERSION},
             )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            if version:
+                logger.info(
+                    "Upgrading %(path)s to schema version %(version)d",
+                    {"path": self.path, "version": number},
+                )
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in MIGRATIONS[number - 1].split(";\n"):
