@@ -9,14 +9,11 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
 )
 from scrapy.http import Request, TextResponse
-from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionLost, TCPTimedOutError
 
 from dockerhub import meta as meta_keys
-from dockerhub.exceptions import SettingError
 from dockerhub.middlewares.retry import HubRetryMiddleware, exception_reason
-from dockerhub.settings_check import check_settings
 from tests import worlds
 
 # Short waits keep the tests fast; the backoff still doubles.
@@ -233,19 +230,3 @@ def test_only_hub_api_json_answers_are_checked_for_broken_json(
 )
 def test_download_failures_are_counted_under_short_reasons(exception, reason):
     assert exception_reason(exception) == reason
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("DOCKERHUB_RETRY_BACKOFF_BASE", "-1"),
-        ("DOCKERHUB_RETRY_BACKOFF_MAX", "soon"),
-        ("RETRY_TIMES", "-2"),
-    ],
-)
-def test_bad_retry_settings_fail_naming_the_setting(name, value):
-    settings = Settings()
-    settings.setmodule("dockerhub.settings")
-    settings.set(name, value)
-    with pytest.raises(SettingError, match=f"setting {name}="):
-        check_settings(settings)

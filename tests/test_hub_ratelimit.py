@@ -9,12 +9,9 @@ import pytest
 from scrapy import Request
 from scrapy.core.downloader import Slot
 from scrapy.http import Response
-from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from dockerhub.exceptions import SettingError
 from dockerhub.middlewares.hub_ratelimit import HubRateLimitMiddleware
-from dockerhub.settings_check import check_settings
 from tests import worlds
 
 REPOSITORIES = 30
@@ -158,22 +155,6 @@ def test_a_request_that_is_always_rate_limited_is_given_up_at_the_cap(hub, crawl
     assert stats["dockerhub/hub/request_failed"] == 1
     assert result.rows("SELECT count(*) FROM repositories") == [(3,)]
     assert result.rows("SELECT count(*) FROM tags") == [(3 * TAGS,)]
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("DOCKERHUB_RATELIMIT_RESERVE", "-1"),
-        ("DOCKERHUB_RATELIMIT_DEFAULT_PAUSE", "a minute"),
-        ("DOCKERHUB_RATELIMIT_MAX_RETRIES", "1.5"),
-    ],
-)
-def test_bad_rate_limit_settings_fail_naming_the_setting(name, value):
-    settings = Settings()
-    settings.setmodule("dockerhub.settings")
-    settings.set(name, value)
-    with pytest.raises(SettingError, match=f"setting {name}="):
-        check_settings(settings)
 
 
 # -- the slot, as the middleware sets it on each answer ------------------------
