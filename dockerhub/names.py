@@ -13,7 +13,6 @@ import re
 from dockerhub.exceptions import SpiderArgumentError
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 
 COMPONENT_RULE = (
     "lowercase letters and digits, optionally joined by '.', '_', '__' or '-', "
@@ -29,10 +28,6 @@ OFFICIAL_NAMESPACE = "library"
 def is_component(value: str) -> bool:
     """Whether ``value`` is a valid namespace or repository name on its own."""
     return len(value) <= 255 and _COMPONENT.match(value) is not None
-
-
-def is_tag(value: str) -> bool:
-    return _TAG.match(value) is not None
 
 
 def check_namespace(argument: str, value: str) -> str:

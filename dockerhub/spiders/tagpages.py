@@ -44,6 +44,3 @@ class TagPages:
             return False
         del self.table[repo_name]
         return bool(entry[_WHOLE])
-
-    def __len__(self) -> int:
-        return len(self.table)
